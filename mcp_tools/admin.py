@@ -1,0 +1,132 @@
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from .forms import ApiTokenAdminForm, ToolAdminForm
+from .models import ApiToken, AuditEvent, Prompt, Resource, Tool, ToolRevision
+from .services.tokens import token_assign_secret, token_revoke
+from .services.tools import tool_save, tools_set_enabled
+
+
+class ToolRevisionInline(admin.TabularInline):
+    model = ToolRevision
+    extra = 0
+    can_delete = False
+    fields = ("version", "name", "description", "changed_by", "created_at")
+    readonly_fields = fields
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Tool)
+class ToolAdmin(admin.ModelAdmin):
+    form = ToolAdminForm
+    list_display = ("name", "title", "kind", "enabled", "execution", "rate_limit", "version", "updated_at")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "kind", "execution")
+    search_fields = ("name", "title", "description")
+    readonly_fields = ("version", "created_at", "updated_at")
+    actions = ("enable_tools", "disable_tools")
+    inlines = (ToolRevisionInline,)
+    fieldsets = (
+        (None, {"fields": ("name", "title", "description", "enabled")}),
+        ("Schemas", {"fields": ("input_schema", "output_schema", "annotations")}),
+        ("Handler", {"fields": ("kind", "config", "execution", "timeout_s")}),
+        ("Governance", {"fields": ("rate_limit", "requires_confirmation", "sensitive_fields")}),
+        ("History", {"fields": ("version", "created_at", "updated_at")}),
+    )
+
+    def save_model(self, request, obj, form, change):
+        tool_save(tool=obj, changed_by=request.user)
+
+    @admin.action(description="Enable selected tools", permissions=["change"])
+    def enable_tools(self, request, queryset):
+        count = tools_set_enabled(queryset=queryset, enabled=True)
+        self.message_user(request, f"Enabled {count} tool(s).", messages.SUCCESS)
+
+    @admin.action(description="Disable selected tools", permissions=["change"])
+    def disable_tools(self, request, queryset):
+        count = tools_set_enabled(queryset=queryset, enabled=False)
+        self.message_user(request, f"Disabled {count} tool(s).", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    form = ApiTokenAdminForm
+    list_display = ("name", "prefix", "owner", "all_tools", "expires_at", "revoked_at", "last_used_at")
+    list_filter = ("all_tools", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "prefix", "owner__username")
+    filter_horizontal = ("allowed_tools",)
+    readonly_fields = ("prefix", "revoked_at", "last_used_at", "created_at")
+    actions = ("revoke_tokens",)
+
+    def get_fields(self, request, obj=None):
+        fields = list(ApiTokenAdminForm.Meta.fields)
+        return fields + list(self.readonly_fields) if obj else fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # The secret lives only in this request; response_add shows it once.
+            request._issued_secret = token_assign_secret(token=obj)
+        obj.save()
+
+    def response_add(self, request, obj, post_url_continue=None):
+        secret = getattr(request, "_issued_secret", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {**self.admin_site.each_context(request), "token": obj, "secret": secret,
+                   "opts": self.model._meta, "title": "API token created"}
+        response = TemplateResponse(request, "admin/mcp_tools/token_created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_tokens(self, request, queryset):
+        count = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            token_revoke(token=token)
+            count += 1
+        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "tool_name", "outcome", "error_code", "token_prefix", "transport",
+                    "duration_ms", "client_ip", "request_id")
+    list_filter = ("outcome", "tool_name", "transport", "token", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("tool_name", "request_id", "token_prefix", "error_message")
+    list_select_related = ("token",)
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin):
+    list_display = ("uri", "name", "mime_type", "enabled", "updated_at")
+    list_editable = ("enabled",)
+    search_fields = ("uri", "name", "description")
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ("name", "title", "enabled", "updated_at")
+    list_editable = ("enabled",)
+    search_fields = ("name", "title", "description")
+
+
+admin.site.site_header = "MCP tool server"
+admin.site.site_title = "MCP tool server"
+admin.site.index_title = "Tools, tokens and the audit trail"

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class McpToolsConfig(AppConfig):
+    name = "mcp_tools"
+    verbose_name = "MCP tools"
+
+    def ready(self):
+        from .kinds import builtin  # noqa: F401  (registers the built-in handler kinds)

@@ -1,0 +1,66 @@
+"""Domain exceptions of the invocation pipeline.
+
+Each carries the audit outcome and a stable error code; transports turn them
+into HTTP or JSON-RPC answers in one place each.
+"""
+
+
+class InvocationError(Exception):
+    outcome = "internal_error"
+    code = "internal_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownTool(InvocationError):
+    outcome = "invalid"
+    code = "unknown_tool"
+
+
+class ToolDisabled(InvocationError):
+    outcome = "denied"
+    code = "tool_disabled"
+
+
+class NotPermitted(InvocationError):
+    outcome = "denied"
+    code = "not_permitted"
+
+
+class InvalidArguments(InvocationError):
+    outcome = "invalid"
+    code = "invalid_arguments"
+
+
+class RateLimited(InvocationError):
+    outcome = "rate_limited"
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ToolError(InvocationError):
+    """An expected failure the tool reports to the caller (bad query, upstream said no)."""
+
+    outcome = "tool_error"
+    code = "tool_error"
+
+
+class ToolTimeout(InvocationError):
+    outcome = "timeout"
+    code = "timeout"
+
+
+class ServiceUnavailable(InvocationError):
+    """A dependency (broker, database) is down; the caller may retry later."""
+
+    outcome = "internal_error"
+    code = "unavailable"
+
+
+class AuthenticationFailed(Exception):
+    """A credential was missing, malformed, unknown, expired or revoked."""

@@ -1,0 +1,90 @@
+"""Admin forms that refuse a broken tool or token before it is saved."""
+import ipaddress
+
+from django import forms
+
+from .kinds.base import get_kind, kind_choices
+from .models import ApiToken, Tool
+from .services.schemas import input_schema_problems, instance_problems, schema_problems
+
+ANNOTATION_KEYS = {"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
+
+
+class ToolAdminForm(forms.ModelForm):
+    class Meta:
+        model = Tool
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "kind" in self.fields:
+            self.fields["kind"] = forms.ChoiceField(choices=kind_choices(), help_text=self.fields["kind"].help_text)
+
+    def clean_input_schema(self):
+        schema = self.cleaned_data["input_schema"]
+        problems = input_schema_problems(schema)
+        if problems:
+            raise forms.ValidationError(problems)
+        return schema
+
+    def clean_output_schema(self):
+        schema = self.cleaned_data.get("output_schema")
+        if schema in (None, {}):
+            return None
+        problems = schema_problems(schema)
+        if not problems and schema.get("type") != "object":
+            problems = ['An output schema must describe an object: set "type": "object".']
+        if problems:
+            raise forms.ValidationError(problems)
+        return schema
+
+    def clean_annotations(self):
+        annotations = self.cleaned_data.get("annotations") or {}
+        if not isinstance(annotations, dict):
+            raise forms.ValidationError("Annotations must be a JSON object.")
+        unknown = set(annotations) - ANNOTATION_KEYS
+        if unknown:
+            raise forms.ValidationError(f"Unknown annotation(s): {', '.join(sorted(unknown))}.")
+        for key, value in annotations.items():
+            if key != "title" and not isinstance(value, bool):
+                raise forms.ValidationError(f"{key} must be true or false.")
+        return annotations
+
+    def clean_sensitive_fields(self):
+        value = self.cleaned_data.get("sensitive_fields") or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise forms.ValidationError('Give a JSON list of argument names, e.g. ["password"].')
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = get_kind(cleaned.get("kind") or "")
+        config = cleaned.get("config") or {}
+        if kind is not None:
+            if not isinstance(config, dict):
+                self.add_error("config", "The configuration must be a JSON object.")
+                return cleaned
+            problems = instance_problems(kind.config_schema, config) or kind.check_config(config)
+            if problems:
+                self.add_error("config", forms.ValidationError(problems))
+        return cleaned
+
+
+class ApiTokenAdminForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["name", "owner", "all_tools", "allowed_tools", "scopes", "allowed_ips", "rate_limit",
+                  "expires_at"]
+
+    def clean_allowed_ips(self):
+        value = self.cleaned_data.get("allowed_ips") or []
+        if not isinstance(value, list):
+            raise forms.ValidationError('Give a JSON list of CIDR ranges, e.g. ["10.0.0.0/8"].')
+        for cidr in value:
+            try:
+                ipaddress.ip_network(str(cidr), strict=False)
+            except ValueError:
+                raise forms.ValidationError(f"'{cidr}' is not an IP address or CIDR range.") from None
+        return value
+
+

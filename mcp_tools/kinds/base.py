@@ -1,0 +1,56 @@
+"""The contract every handler kind fulfils, and the registry of kinds.
+
+A kind is code; a Tool row binds to a kind by name and supplies a config that
+is validated against the kind's ``config_schema`` when an admin saves it.
+Kinds never check auth, limits or schemas of arguments: the pipeline does.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class InvocationContext:
+    tool_name: str
+    request_id: str
+    timeout_s: float
+    token_id: int | None = None
+    token_prefix: str = ""
+    client_ip: str | None = None
+    transport: str = ""
+    report_progress: Callable[[float, float | None, str | None], None] = field(
+        default=lambda progress, total=None, message=None: None
+    )
+
+
+class HandlerKind:
+    name: str = ""
+    label: str = ""
+    config_schema: dict = {"type": "object"}
+    # Run inside one database transaction, so a failure leaves no half-written rows.
+    # Kinds that wait on the network set this False: no transaction across I/O.
+    atomic: bool = True
+
+    def check_config(self, config: dict) -> list[str]:
+        """Extra checks beyond the JSON Schema; return human-readable problems."""
+        return []
+
+    def run(self, arguments: dict, config: dict, context: InvocationContext) -> Any:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, HandlerKind] = {}
+
+
+def register(kind_class: type[HandlerKind]) -> type[HandlerKind]:
+    if not kind_class.name:
+        raise ValueError(f"{kind_class.__name__} has no name")
+    _REGISTRY[kind_class.name] = kind_class()
+    return kind_class
+
+
+def get_kind(name: str) -> HandlerKind | None:
+    return _REGISTRY.get(name)
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return sorted((name, kind.label or name) for name, kind in _REGISTRY.items())

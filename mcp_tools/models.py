@@ -1,0 +1,184 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+TOOL_NAME_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9_.-]{1,128}$", "Use 1-128 characters: letters, digits, '_', '-' or '.'."
+)
+RATE_LIMIT_VALIDATOR = RegexValidator(
+    r"^\d+/\d*[smhd]$", "Write a rate like 10/m, 100/h or 5/10s (count/period; s, m, h or d)."
+)
+
+
+class Tool(models.Model):
+    class Execution(models.TextChoices):
+        SYNC = "sync", "Synchronous (answer in the request)"
+        ASYNC = "async", "Asynchronous (run on a Celery worker)"
+
+    name = models.CharField(max_length=128, unique=True, validators=[TOOL_NAME_VALIDATOR])
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField()
+    input_schema = models.JSONField(default=dict, help_text="JSON Schema (Draft 2020-12) of the arguments.")
+    output_schema = models.JSONField(null=True, blank=True, help_text="Optional JSON Schema of the result.")
+    annotations = models.JSONField(
+        default=dict, blank=True, help_text="MCP hints: readOnlyHint, destructiveHint, idempotentHint, openWorldHint."
+    )
+    kind = models.CharField(max_length=64, help_text="Handler kind that runs this tool.")
+    config = models.JSONField(default=dict, blank=True, help_text="Handler configuration, checked against the kind.")
+    enabled = models.BooleanField(default=True, db_index=True)
+    execution = models.CharField(max_length=8, choices=Execution.choices, default=Execution.SYNC)
+    timeout_s = models.PositiveIntegerField(default=30, help_text="Seconds before a call is abandoned.")
+    rate_limit = models.CharField(max_length=32, blank=True, validators=[RATE_LIMIT_VALIDATOR])
+    requires_confirmation = models.BooleanField(
+        default=False, help_text="Ask the user to confirm (elicitation) before running."
+    )
+    sensitive_fields = models.JSONField(
+        default=list, blank=True, help_text="Argument names redacted from audit events and logs."
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ToolRevision(models.Model):
+    """What a tool looked like at one version, so a silent description edit shows."""
+
+    tool = models.ForeignKey(Tool, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=128)
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField()
+    input_schema = models.JSONField(default=dict)
+    output_schema = models.JSONField(null=True, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["tool", "version"], name="unique_tool_revision")]
+
+    def __str__(self):
+        return f"{self.name} v{self.version}"
+
+
+class ApiToken(models.Model):
+    """A bearer credential for agents. Only a salted, peppered hash of the secret is kept."""
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_tokens"
+    )
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    salt = models.CharField(max_length=32, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    all_tools = models.BooleanField(
+        default=False, help_text="Allow every enabled tool. Leave off and pick tools below for least privilege."
+    )
+    allowed_tools = models.ManyToManyField(Tool, blank=True, related_name="tokens")
+    scopes = models.JSONField(default=list, blank=True)
+    allowed_ips = models.JSONField(default=list, blank=True, help_text="CIDR ranges; empty means any address.")
+    rate_limit = models.CharField(max_length=32, blank=True, validators=[RATE_LIMIT_VALIDATOR])
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class AuditEvent(models.Model):
+    """One row per tool invocation, whatever its outcome. Append-only."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "OK"
+        QUEUED = "queued", "Queued"
+        TOOL_ERROR = "tool_error", "Tool error"
+        DENIED = "denied", "Denied"
+        RATE_LIMITED = "rate_limited", "Rate limited"
+        INVALID = "invalid", "Invalid request"
+        TIMEOUT = "timeout", "Timeout"
+        INTERNAL_ERROR = "internal_error", "Internal error"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    token_prefix = models.CharField(max_length=16, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    tool = models.ForeignKey(Tool, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tool_name = models.CharField(max_length=128)
+    transport = models.CharField(max_length=32, help_text="rest, mcp, stdio, admin …")
+    method = models.CharField(max_length=64, default="tools/call")
+    arguments = models.JSONField(default=dict, blank=True)
+    argument_bytes = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    duration_ms = models.FloatField(default=0)
+    request_id = models.CharField(max_length=64, db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    protocol_version = models.CharField(max_length=16, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["tool_name", "created_at"], name="audit_tool_time"),
+            models.Index(fields=["outcome", "created_at"], name="audit_outcome_time"),
+            models.Index(fields=["token", "created_at"], name="audit_token_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.tool_name} {self.outcome}"
+
+
+class Resource(models.Model):
+    uri = models.CharField(max_length=500, unique=True)
+    name = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    mime_type = models.CharField(max_length=100, default="text/plain")
+    text = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["uri"]
+
+    def __str__(self):
+        return self.uri
+
+
+class Prompt(models.Model):
+    name = models.CharField(max_length=128, unique=True, validators=[TOOL_NAME_VALIDATOR])
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    arguments = models.JSONField(
+        default=list, blank=True, help_text='List of {"name", "description", "required"} objects.'
+    )
+    template = models.TextField(help_text="Message text; {argument} placeholders are filled in.")
+    enabled = models.BooleanField(default=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

@@ -1,0 +1,27 @@
+"""Saving tools, keeping a revision of every change to what agents are shown."""
+from django.db import transaction
+
+from ..models import Tool, ToolRevision
+
+REVISED_FIELDS = ("name", "title", "description", "input_schema", "output_schema", "annotations")
+
+
+def _snapshot(tool: Tool) -> dict:
+    return {field: getattr(tool, field) for field in REVISED_FIELDS}
+
+
+def tool_save(*, tool: Tool, changed_by=None) -> Tool:
+    """Save ``tool``; if what agents see changed, bump its version and keep a revision."""
+    with transaction.atomic():
+        previous = Tool.objects.select_for_update().filter(pk=tool.pk).first() if tool.pk else None
+        changed = previous is None or _snapshot(previous) != _snapshot(tool)
+        if previous is not None and changed:
+            tool.version = previous.version + 1
+        tool.save()
+        if changed:
+            ToolRevision.objects.create(tool=tool, version=tool.version, changed_by=changed_by, **_snapshot(tool))
+    return tool
+
+
+def tools_set_enabled(*, queryset, enabled: bool) -> int:
+    return queryset.update(enabled=enabled)

@@ -1,0 +1,12 @@
+"""Test settings: the product's settings, against this machine's Postgres and Redis by default.
+
+DATABASE_URL and REDIS_URL can be overridden (e.g. to run two suites side by side).
+"""
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mcp_tools")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
+
+from mcp_project.settings import *  # noqa: E402,F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation in tests only
