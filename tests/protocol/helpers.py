@@ -1,0 +1,88 @@
+"""Shared test helpers: schema validation against the official MCP JSON Schemas."""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "mcp" / "schema"
+STATE_KEY = b"test-state-key-0123456789abcdef"
+
+
+@functools.lru_cache(maxsize=None)
+def _document(version: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / version / "schema.json").read_text())
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(version: str, name: str):
+    doc = _document(version)
+    defs_key = "$defs" if "$defs" in doc else "definitions"
+    if name not in doc[defs_key]:
+        raise KeyError(f"{name} is not defined in the {version} schema")
+    schema = {"$ref": f"#/{defs_key}/{name}", defs_key: doc[defs_key]}
+    cls = jsonschema.Draft202012Validator if "2020-12" in doc.get("$schema", "") else jsonschema.Draft7Validator
+    return cls(schema)
+
+
+def assert_valid(version: str, name: str, instance: Any) -> None:
+    """Fail with the schema's own message when ``instance`` is not a valid ``name``."""
+    errors = sorted(_validator(version, name).iter_errors(instance), key=lambda e: list(e.path))
+    assert not errors, f"{name} ({version}) invalid: " + "; ".join(
+        f"{list(e.path)}: {e.message}" for e in errors[:5]
+    )
+
+
+def error_def(version: str) -> str:
+    return "JSONRPCError" if version in ("2025-03-26", "2025-06-18") else "JSONRPCErrorResponse"
+
+
+def assert_valid_response(version: str, result_def: str, envelope: dict[str, Any]) -> None:
+    """Validate a success envelope and its result."""
+    assert "result" in envelope, envelope
+    assert_valid(version, "JSONRPCResultResponse" if version >= "2025-11-25" else "JSONRPCResponse", envelope)
+    assert_valid(version, result_def, envelope["result"])
+
+
+def assert_valid_error(version: str, envelope: dict[str, Any], code: int) -> None:
+    assert "error" in envelope, envelope
+    assert envelope["error"]["code"] == code, envelope
+    assert_valid(version, error_def(version), envelope)
+
+
+class RecordingOutbound:
+    """Outbound that records notifications and answers client requests from a script."""
+
+    def __init__(self, replies: dict[str, Any] | None = None) -> None:
+        self.notifications: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.replies = replies or {}
+        self.cancelled = False
+
+    def send_notification(self, message: dict[str, Any]) -> None:
+        self.notifications.append(message)
+
+    def send_request(self, message: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+        self.requests.append(message)
+        reply = self.replies[message["method"]]
+        return reply(message) if callable(reply) else reply
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled
+
+
+def rpc(method: str, params: dict[str, Any] | None = None, id: Any = 1) -> bytes:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return json.dumps(msg).encode()
+
+
+def note(method: str, params: dict[str, Any] | None = None) -> bytes:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        msg["params"] = params
+    return json.dumps(msg).encode()
