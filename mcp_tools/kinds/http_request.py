@@ -1,42 +1,157 @@
-"""Call an internal HTTP API (the API-gateway pattern).
+"""Call an internal HTTP API (the API-gateway pattern), safe against SSRF.
 
 The admin fixes base URL, method and path template; the caller's arguments fill
-the path placeholders and the query string or JSON body. The target's address
-is checked before connecting: loopback, private, link-local and reserved
-addresses are refused unless the admin lists the host in ``allowed_hosts``.
-Redirects are not followed. The caller's own credentials are never forwarded.
+the path placeholders (each percent-encoded, so they cannot change the host) and
+the query string or JSON body.
+
+The target host is resolved ONCE and every address it resolves to is checked:
+loopback, private, link-local, shared, reserved, multicast and unspecified
+addresses (IPv4-mapped, NAT64 and 6to4 forms included) are refused unless the
+admin lists the host in ``allowed_hosts``; cloud metadata addresses are refused
+always. The request then goes to the checked IP itself (Host header and TLS SNI
+carry the name), so DNS cannot answer differently between check and connect.
+Redirects are never followed. Timeouts, a total deadline and a response size cap
+apply. The caller's own credentials are never forwarded; admin-set upstream
+secrets (``secret_headers``) are sent upstream only, and scrubbed from anything
+shown back.
 """
+from dataclasses import dataclass
 import ipaddress
 import json
 import socket
 from string import Formatter
-from urllib.parse import quote, urlsplit
+import time
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
 from ..exceptions import ToolError, ToolTimeout
 from .base import HandlerKind, register
 
-# One pooled client for the process: connections are reused across calls.
+# One pooled client for the process: connections are reused across calls. No proxies from
+# the environment (trust_env=False), no cookies kept between calls, no redirects.
 _CLIENT = httpx.Client(follow_redirects=False, trust_env=False, headers={"User-Agent": "django-mcp-tools"})
 
+# Instance metadata services: credentials live there. Never reachable, allow-listed or not.
+CLOUD_METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean
+    "169.254.170.2",    # AWS ECS task credentials
+    "169.254.169.253",  # AWS DNS
+    "fd00:ec2::254",    # AWS IMDS over IPv6
+    "100.100.100.200",  # Alibaba Cloud
+    "192.0.0.192",      # Oracle Cloud
+))
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+REDACTED = "[REDACTED]"
+_HOP_BY_HOP = {"host", "connection", "content-length", "transfer-encoding", "upgrade", "te", "trailer",
+               "proxy-authorization", "keep-alive"}
 
-def address_refusal(host: str, port: int, allowed_hosts: list[str]) -> str | None:
-    """Why connecting to ``host`` is refused, or None when it may be contacted."""
-    if host.lower() in {h.lower() for h in allowed_hosts} or f"{host}:{port}".lower() in {
-            h.lower() for h in allowed_hosts}:
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _embedded_ipv4(address):
+    """The IPv4 address hidden inside an IPv6 one (mapped, NAT64, 6to4, Teredo), if any."""
+    if address.version != 6:
         return None
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return f"Host '{host}' could not be resolved."
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if address.is_loopback or address.is_private or address.is_link_local or address.is_reserved \
-                or address.is_multicast or address.is_unspecified:
-            return (f"Host '{host}' resolves to a non-public address ({address}); an administrator must add it "
-                    "to the tool's allowed_hosts.")
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
     return None
+
+
+def address_problem(address) -> str | None:
+    """Why ``address`` is not a public unicast address, or None when it is."""
+    if address in CLOUD_METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        problem = address_problem(embedded)
+        return f"{problem} (embedded in {address})" if problem else None
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_unspecified or address.is_reserved:
+        return "a reserved address"
+    if address.is_private or not address.is_global:
+        return "a private address"
+    return None
+
+
+def _host_allowed(host: str, port: int, allowed_hosts: list[str]) -> bool:
+    allowed = {h.strip().lower().strip("[]") for h in allowed_hosts}
+    return host.lower() in allowed or f"{host}:{port}".lower() in {h.lower() for h in allowed_hosts}
+
+
+def target_resolve(*, host: str, port: int, allowed_hosts: list[str]) -> list[Target]:
+    """Resolve ``host`` once; return the checked addresses to connect to, or raise ToolError saying why not."""
+    if not host:
+        raise ToolError("The tool's base_url has no host.")
+    literal = host.strip("[]")
+    try:
+        addresses = [ipaddress.ip_address(literal)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            raise ToolError(f"Host '{host}' could not be resolved.") from None
+        addresses = []
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0].split("%")[0])
+            if address not in addresses:
+                addresses.append(address)
+    if not addresses:
+        raise ToolError(f"Host '{host}' could not be resolved.")
+    allow_listed = _host_allowed(host, port, allowed_hosts)
+    for address in addresses:
+        problem = address_problem(address)
+        if problem is None:
+            continue
+        if address in CLOUD_METADATA_ADDRESSES or _embedded_ipv4(address) in CLOUD_METADATA_ADDRESSES:
+            raise ToolError(f"Host '{host}' resolves to {problem} ({address}), which tools may never call.")
+        if not allow_listed:
+            raise ToolError(f"Host '{host}' resolves to {problem} ({address}); an administrator must add it "
+                            "to the tool's allowed_hosts.")
+    # Every address passed: only these may be connected to. IPv4 first, as most internal services listen there.
+    return [Target(host=host, port=port, address=a) for a in sorted(addresses, key=lambda a: a.version)]
+
+
+def _pinned_url(parts, target: Target) -> str:
+    ip = f"[{target.address}]" if target.address.version == 6 else str(target.address)
+    default_port = 443 if parts.scheme == "https" else 80
+    netloc = ip if target.port == default_port else f"{ip}:{target.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def secret_values(config: dict) -> list[str]:
+    return [v for v in (config.get("secret_headers") or {}).values() if isinstance(v, str) and v]
+
+
+def scrub(value, secrets: list[str]):
+    """``value`` with every admin secret replaced, wherever an upstream echoed it."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, secrets) for v in value]
+    return value
 
 
 @register
@@ -44,6 +159,8 @@ class HttpRequestKind(HandlerKind):
     name = "http_request"
     label = "HTTP request to an internal API"
     atomic = False  # never hold a transaction across network I/O
+    # Config keys whose values the admin never sees again once saved.
+    secret_config_fields = ("secret_headers",)
     config_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -54,53 +171,87 @@ class HttpRequestKind(HandlerKind):
             "path": {"type": "string", "default": "", "description": "Template like /customers/{customer_id}"},
             "send_arguments_as": {"enum": ["query", "json", "none"], "default": "json"},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "secret_headers": {
+                "type": "object", "additionalProperties": {"type": "string"},
+                "description": 'Upstream credentials, e.g. {"Authorization": "Bearer ..."}: sent upstream, never '
+                               "shown again, logged or audited.",
+            },
             "allowed_hosts": {"type": "array", "items": {"type": "string"}},
             "max_response_bytes": {"type": "integer", "minimum": 1, "maximum": 10_000_000, "default": 1_000_000},
         },
     }
 
+    def check_config(self, config):
+        parts = urlsplit(config.get("base_url", ""))
+        problems = []
+        if not parts.hostname:
+            problems.append("base_url needs a host.")
+        if parts.username or parts.password:
+            problems.append("Put upstream credentials in secret_headers, not in base_url.")
+        for name in list(config.get("headers") or {}) + list(config.get("secret_headers") or {}):
+            if name.lower() in _HOP_BY_HOP:
+                problems.append(f"Header '{name}' is set by the server and may not be configured.")
+        return problems
+
     def run(self, arguments, config, context):
+        deadline = time.monotonic() + context.timeout_s
         path_fields = [f for _, f, _, _ in Formatter().parse(config.get("path", "")) if f]
         missing = [f for f in path_fields if f not in arguments]
         if missing:
             raise ToolError(f"Missing path argument(s): {', '.join(missing)}.")
         path = config.get("path", "").format(**{f: quote(str(arguments[f]), safe="") for f in path_fields})
         rest = {k: v for k, v in arguments.items() if k not in path_fields}
-        url = config["base_url"].rstrip("/") + path
-        parts = urlsplit(url)
+        parts = urlsplit(config["base_url"].rstrip("/") + path)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        refusal = address_refusal(parts.hostname or "", port, config.get("allowed_hosts", []))
-        if refusal:
-            raise ToolError(refusal)
+        targets = target_resolve(host=parts.hostname or "", port=port, allowed_hosts=config.get("allowed_hosts", []))
+        secrets = secret_values(config)
         send_as = config.get("send_arguments_as", "json")
         method = config.get("method", "GET")
         limit = int(config.get("max_response_bytes", 1_000_000))
-        request = _CLIENT.build_request(
-            method, url, headers=config.get("headers") or {}, timeout=context.timeout_s,
-            params=rest if send_as == "query" else None,
-            json=rest if send_as == "json" and method != "GET" else None,
-        )
+        host_header = parts.netloc.rpartition("@")[2]
+        headers = {k: v for k, v in {**(config.get("headers") or {}), **(config.get("secret_headers") or {})}.items()
+                   if k.lower() not in _HOP_BY_HOP}
+        headers["Host"] = host_header
+        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
         try:
-            response = _CLIENT.send(request, stream=True)
+            response = None
+            for index, target in enumerate(targets):
+                request = _CLIENT.build_request(
+                    method, _pinned_url(parts, target), headers=headers, timeout=context.timeout_s,
+                    params=rest if send_as == "query" else None,
+                    json=rest if send_as == "json" and method != "GET" else None, extensions=extensions,
+                )
+                try:
+                    response = _CLIENT.send(request, stream=True)
+                    break
+                except httpx.ConnectError:
+                    if index == len(targets) - 1:
+                        raise
             try:
+                if response.is_redirect:
+                    raise ToolError(f"The upstream API answered with a redirect ({response.status_code}); "
+                                    "redirects are not followed.")
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise ToolError(f"The upstream response is larger than {limit} bytes.")
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body.extend(chunk)
                     if len(body) > limit:
                         raise ToolError(f"The upstream response is larger than {limit} bytes.")
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("deadline")
             finally:
                 response.close()
         except httpx.TimeoutException:
             raise ToolTimeout(f"The upstream API did not answer within {context.timeout_s:g}s.") from None
         except httpx.HTTPError as exc:
             raise ToolError(f"Could not reach the upstream API: {type(exc).__name__}.") from None
-        if response.is_redirect:
-            raise ToolError(f"The upstream API answered with a redirect ({response.status_code}); "
-                            "redirects are not followed.")
         try:
             payload = json.loads(body) if body else None
         except ValueError:
             payload = body.decode(errors="replace")
+        payload = scrub(payload, secrets)
         if response.status_code >= 400:
             raise ToolError(f"The upstream API answered {response.status_code}: {str(payload)[:500]}")
         return {"status": response.status_code, "data": payload}
