@@ -171,6 +171,114 @@ def demo_tools(internal_api_base: str) -> list[dict]:
             "kind": "echo",
             "config": {},
         },
+        *ticket_workflow_tools(),
+    ]
+
+
+TICKET_STATUSES = ["open", "in_progress", "waiting", "resolved", "closed"]
+TICKET_REF = {"type": ["integer", "string"], "description": "Ticket number or reference like 'TICK-00042'"}
+_TICKET_OUTPUT = {
+    "type": "object",
+    "properties": {
+        "ticket_id": {"type": "string"},
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "priority": {"enum": TICKET_PRIORITIES},
+        "status": {"enum": TICKET_STATUSES},
+        "assignee": {"type": ["string", "null"]},
+        "notes": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["ticket_id", "id", "title", "priority", "status"],
+}
+
+
+def ticket_workflow_tools() -> list[dict]:
+    """The support workflow beyond create_ticket, and the delivery check for send_notification."""
+    return [
+        {
+            "name": "get_ticket",
+            "title": "Read a support ticket",
+            "description": "Get a support ticket with its status, priority, assignee and notes.",
+            "input_schema": {"type": "object", "properties": {"ticket_id": TICKET_REF},
+                             "required": ["ticket_id"], "additionalProperties": False},
+            "output_schema": _TICKET_OUTPUT,
+            "annotations": {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False},
+            "kind": "get_ticket",
+            "config": {},
+        },
+        {
+            "name": "update_ticket",
+            "title": "Update a support ticket",
+            "description": "Change a ticket's status, priority or assignee (a username; the assignee is "
+                           "e-mailed) and/or add a note (internal unless note_internal is false).",
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    "ticket_id": TICKET_REF,
+                    "status": {"type": "string", "enum": TICKET_STATUSES},
+                    "priority": {"type": "string", "enum": TICKET_PRIORITIES},
+                    "assignee": {"type": "string", "maxLength": 150,
+                                 "description": "Username of the support agent; empty string unassigns"},
+                    "note": {"type": "string", "minLength": 1, "maxLength": 10000},
+                    "note_internal": {"type": "boolean", "default": True},
+                },
+                "required": ["ticket_id"],
+                "additionalProperties": False,
+            },
+            "output_schema": _TICKET_OUTPUT,
+            "annotations": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False,
+                            "openWorldHint": False},
+            "kind": "update_ticket",
+            "config": {},
+        },
+        {
+            "name": "list_tickets",
+            "title": "List support tickets",
+            "description": "List tickets, newest first, filtered by status, priority and assignee "
+                           "(username, or 'none' for unassigned).",
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "string", "enum": TICKET_STATUSES},
+                    "priority": {"type": "string", "enum": TICKET_PRIORITIES},
+                    "assignee": {"type": "string", "maxLength": 150},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                },
+                "additionalProperties": False,
+            },
+            "output_schema": {
+                "type": "object",
+                "properties": {"tickets": {"type": "array", "items": _TICKET_OUTPUT},
+                               "count": {"type": "integer"}},
+                "required": ["tickets", "count"],
+            },
+            "annotations": {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False},
+            "kind": "list_tickets",
+            "config": {},
+        },
+        {
+            "name": "get_notification_status",
+            "title": "Check a notification's delivery",
+            "description": "Report whether a notification sent with send_notification was delivered "
+                           "(queued, sending, sent or failed), with attempts and the last error.",
+            "input_schema": {"type": "object",
+                             "properties": {"notification_id": {"type": "integer", "minimum": 1}},
+                             "required": ["notification_id"], "additionalProperties": False},
+            "output_schema": {
+                "type": "object",
+                "properties": {
+                    "notification_id": {"type": "integer"},
+                    "status": {"enum": ["queued", "sending", "sent", "failed"]},
+                    "attempts": {"type": "integer"},
+                    "last_error": {"type": "string"},
+                    "sent_at": {"type": ["string", "null"]},
+                },
+                "required": ["notification_id", "status", "attempts"],
+            },
+            "annotations": {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False},
+            "kind": "get_notification_status",
+            "config": {},
+        },
     ]
 
 

@@ -1,14 +1,13 @@
 from django.contrib import admin, messages
-from django.db import transaction
 
 from .models import Notification
-from .tasks import deliver_notification
+from .services import notifications_resend
 
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ("id", "channel", "recipient", "subject", "status", "attempts", "last_error", "created_at",
-                    "sent_at")
+                    "next_attempt_at", "sent_at")
     list_filter = ("status", "channel", "created_at")
     search_fields = ("recipient", "subject", "message", "request_id")
     date_hierarchy = "created_at"
@@ -25,9 +24,5 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resend selected failed notifications", permissions=["change"])
     def resend(self, request, queryset):
-        ids = list(queryset.filter(status=Notification.Status.FAILED).values_list("pk", flat=True))
-        with transaction.atomic():
-            Notification.objects.filter(pk__in=ids).update(status=Notification.Status.QUEUED, last_error="")
-            for pk in ids:
-                transaction.on_commit(lambda pk=pk: deliver_notification.delay(pk), robust=True)
-        self.message_user(request, f"Queued {len(ids)} notification(s) again.", messages.SUCCESS)
+        count = notifications_resend(notification_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Queued {count} failed notification(s) again.", messages.SUCCESS)

@@ -1,11 +1,15 @@
+from mcp_tools.exceptions import ToolError
 from mcp_tools.kinds.base import HandlerKind, register
 
-from .services import notification_as_dict, notification_queue
+from .services import notification_as_dict, notification_get, notification_queue
 
 
 @register
 class SendNotificationKind(HandlerKind):
-    """Records a queued notification and returns at once; a Celery worker delivers it."""
+    """Records a queued notification and returns at once; a Celery worker delivers it.
+
+    If the task queue is down the call fails with 'unavailable' (HTTP 503) and records nothing.
+    """
 
     name = "send_notification"
     label = "Send a notification (delivered by a worker)"
@@ -26,8 +30,9 @@ class SendNotificationKind(HandlerKind):
 
     def run(self, arguments, config, context):
         channel = arguments.get("channel") or config.get("channel", "email")
+        if channel not in ("email", "webhook"):
+            raise ToolError(f"Unknown channel '{channel}'; use 'email' or 'webhook'.")
         if channel == "webhook" and not config.get("webhook_url"):
-            from mcp_tools.exceptions import ToolError
             raise ToolError("This tool has no webhook configured; use the email channel.")
         notification = notification_queue(
             recipient=arguments["user_id"],
@@ -38,5 +43,24 @@ class SendNotificationKind(HandlerKind):
             created_by_tool=context.tool_name,
             created_by_token=context.token_prefix,
             request_id=context.request_id,
+            require_broker=True,
         )
+        return notification_as_dict(notification)
+
+
+@register
+class NotificationStatusKind(HandlerKind):
+    """Reports the delivery state of a notification the same token queued."""
+
+    name = "get_notification_status"
+    label = "Check a notification's delivery"
+    config_schema = {"type": "object", "additionalProperties": False, "properties": {}}
+
+    def run(self, arguments, config, context):
+        notification_id = arguments.get("notification_id")
+        if not isinstance(notification_id, int) or isinstance(notification_id, bool) or notification_id < 1:
+            raise ToolError("Give notification_id as a positive integer, as send_notification returned it.")
+        notification = notification_get(notification_id=notification_id, token_prefix=context.token_prefix)
+        if notification is None:
+            raise ToolError(f"No notification {notification_id} was sent with this token.")
         return notification_as_dict(notification)

@@ -21,6 +21,10 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="While 'sending': after this moment another worker may take it over.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="While 'queued': when the next delivery attempt is due.")
     sent_at = models.DateTimeField(null=True, blank=True)
     created_by_tool = models.CharField(max_length=128, blank=True)
     created_by_token = models.CharField(max_length=16, blank=True)

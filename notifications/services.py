@@ -1,63 +1,203 @@
+"""Recording, delivering and re-sending notifications.
+
+Postgres is the source of truth; the broker message only says "look at row N".
+That is the transactional-outbox pattern, and it decides the order of steps in
+``notification_queue``: see its docstring.
+"""
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 import logging
+import random
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from mcp_tools.services.broker import broker_check
+
 from .models import Notification
 from .transports import TRANSPORTS, TransportError
 
 logger = logging.getLogger("notifications")
 
+# A worker that finds no row (yet) tries again this often before giving up.
+MISSING_ROW_RETRY_S = 1
+MISSING_ROW_MAX_RETRIES = 5
+
+
+def notification_enqueue(*, notification_id: int, countdown: float | None = None) -> None:
+    """Publish the delivery message (ids only, never model instances)."""
+    from .tasks import deliver_notification
+
+    deliver_notification.apply_async((notification_id,), countdown=countdown)
+
 
 def notification_queue(*, recipient: str, message: str, channel: str = "email", subject: str = "",
                        target: str = "", created_by_tool: str = "", created_by_token: str = "",
-                       request_id: str = "") -> Notification:
-    """Record a notification and enqueue its delivery once the transaction commits."""
-    from .tasks import deliver_notification
+                       request_id: str = "", require_broker: bool = False) -> Notification:
+    """Record a notification and enqueue its delivery once the transaction commits.
 
-    notification = Notification.objects.create(
-        recipient=recipient, message=message, channel=channel, subject=subject, target=target,
-        created_by_tool=created_by_tool, created_by_token=created_by_token, request_id=request_id,
-    )
-    transaction.on_commit(lambda: deliver_notification.delay(notification.pk), robust=True)
+    Why "check the broker, insert, publish on commit" and not "publish inside the
+    transaction and roll back if publishing fails":
+
+    * Publishing inside the transaction lets a worker receive the message before
+      the row is committed (it would find nothing), and a later rollback of the
+      caller's transaction (an atomic tool failing at a later step, the audit
+      insert failing) would leave a message pointing at a row that never existed.
+      It also makes every caller's transaction wait on the network.
+    * Publishing on commit never announces a row that does not exist. The one gap
+      is the broker dying between our check and the commit: then the row is
+      committed as 'queued' without a message. It is not lost: the periodic
+      sweeper (``notifications_requeue_stale``) enqueues rows that stayed 'queued'
+      too long. The agent's promise ("queued") is kept, only later.
+    * With ``require_broker=True`` (the send_notification tool) a broker that is
+      down *before* we start is reported at once as ServiceUnavailable, and no
+      row is written: the agent gets a clear "temporarily unavailable" and can
+      retry. Internal callers (ticket assignment, onboarding) leave it False: the
+      row is durable and the sweeper delivers it when the broker is back.
+
+    The worker still treats "no such row" as "not committed yet" and retries a few
+    times before giving up, so an unusual ordering never drops a message.
+    """
+    if require_broker:
+        broker_check(what="Sending notifications")
+    with transaction.atomic():
+        notification = Notification.objects.create(
+            recipient=recipient, message=message, channel=channel, subject=subject, target=target,
+            created_by_tool=created_by_tool, created_by_token=created_by_token, request_id=request_id,
+            next_attempt_at=timezone.now(),
+        )
+        transaction.on_commit(partial(notification_enqueue, notification_id=notification.pk), robust=True)
     return notification
 
 
-def notification_claim(*, notification_id: int) -> Notification | None:
-    """Take the notification for sending, or None if another worker has it or it is done.
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one delivery message: a final status, or when to try again."""
 
-    A row stuck in 'sending' longer than the lease (its worker died) may be taken again.
+    status: str
+    retry_in_s: float | None = None
+    reason: str = ""
+
+
+def _retry_delay(attempts: int) -> float:
+    base = settings.NOTIFICATION_RETRY_BASE_S * 2 ** max(attempts - 1, 0)
+    delay = min(base, settings.NOTIFICATION_RETRY_MAX_S)
+    return delay * random.uniform(1.0, 1.1)  # a little jitter so retries of a burst do not align
+
+
+def notification_claim(*, notification_id: int) -> Notification | None:
+    """Take the notification for sending with one conditional UPDATE, or return None.
+
+    Claimable: 'queued' and due, or 'sending' whose lease ran out (its worker died).
+    The lease is written on the row, so every worker judges it the same way.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.NOTIFICATION_LEASE_S)
     claimed = Notification.objects.filter(
-        Q(status=Notification.Status.QUEUED) | Q(status=Notification.Status.SENDING, claimed_at__lt=stale),
+        Q(status=Notification.Status.QUEUED, next_attempt_at__lte=now)
+        | Q(status=Notification.Status.QUEUED, next_attempt_at__isnull=True)
+        | Q(status=Notification.Status.SENDING, lease_expires_at__lt=now),
         pk=notification_id,
-    ).update(status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    ).update(status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1,
+             lease_expires_at=now + timedelta(seconds=settings.NOTIFICATION_LEASE_S))
     return Notification.objects.get(pk=notification_id) if claimed else None
 
 
-def notification_deliver(*, notification_id: int, final_attempt: bool) -> str:
-    """Send one notification; return its new status. Temporary failures requeue it unless final."""
+def _not_claimed(notification_id: int) -> Delivery:
+    row = Notification.objects.filter(pk=notification_id).values("status", "lease_expires_at",
+                                                                  "next_attempt_at").first()
+    now = timezone.now()
+    if row is None:
+        return Delivery(status="missing", retry_in_s=MISSING_ROW_RETRY_S, reason="no such notification (yet)")
+    if row["status"] == Notification.Status.SENDING:
+        # Another worker holds it. Look again when its lease ends: if that worker died, we take over.
+        wait = (row["lease_expires_at"] - now).total_seconds() if row["lease_expires_at"] else 0
+        return Delivery(status="leased", retry_in_s=max(wait, 0) + 1, reason="another worker is sending it")
+    if row["status"] == Notification.Status.QUEUED:
+        # Not due yet: the message that scheduled the next attempt (or the sweeper) will handle it.
+        return Delivery(status="not_due", reason="a later attempt is scheduled")
+    return Delivery(status=row["status"], reason="already done")
+
+
+def notification_deliver(*, notification_id: int) -> Delivery:
+    """Claim, send, record. No database transaction is open while the transport talks to the network."""
     notification = notification_claim(notification_id=notification_id)
     if notification is None:
-        return "skipped"
+        return _not_claimed(notification_id)
+    mine = Notification.objects.filter(pk=notification.pk, status=Notification.Status.SENDING,
+                                       claimed_at=notification.claimed_at)
     try:
         TRANSPORTS[notification.channel].send(notification)
     except TransportError as exc:
-        failed = exc.permanent or final_attempt
-        status = Notification.Status.FAILED if failed else Notification.Status.QUEUED
-        Notification.objects.filter(pk=notification.pk).update(status=status, last_error=str(exc)[:2000])
-        logger.warning("Notification %s %s: %s", notification.pk, "failed" if failed else "will retry", exc)
-        if not failed:
-            raise
-        return status
-    Notification.objects.filter(pk=notification.pk).update(
-        status=Notification.Status.SENT, sent_at=timezone.now(), last_error="")
-    return Notification.Status.SENT
+        reason = str(exc)[:2000]
+        if exc.permanent or notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+            if not exc.permanent:
+                reason = f"Gave up after {notification.attempts} attempts. Last error: {reason}"
+            mine.update(status=Notification.Status.FAILED, last_error=reason, lease_expires_at=None)
+            logger.warning("Notification %s failed: %s", notification.pk, reason)
+            return Delivery(status=Notification.Status.FAILED, reason=reason)
+        delay = _retry_delay(notification.attempts)
+        mine.update(status=Notification.Status.QUEUED, last_error=reason, lease_expires_at=None,
+                    next_attempt_at=timezone.now() + timedelta(seconds=delay))
+        logger.info("Notification %s will retry in %.1fs: %s", notification.pk, delay, reason)
+        return Delivery(status=Notification.Status.QUEUED, retry_in_s=delay, reason=reason)
+    except KeyError:
+        reason = f"Unknown channel '{notification.channel}'."
+        mine.update(status=Notification.Status.FAILED, last_error=reason, lease_expires_at=None)
+        return Delivery(status=Notification.Status.FAILED, reason=reason)
+    mine.update(status=Notification.Status.SENT, sent_at=timezone.now(), last_error="", lease_expires_at=None)
+    return Delivery(status=Notification.Status.SENT)
+
+
+def notifications_requeue_stale(*, stale_after_s: int | None = None, limit: int = 1000) -> int:
+    """Enqueue notifications whose message was lost: 'queued' long past due, or 'sending' with an expired lease.
+
+    Returns how many were enqueued. Stops early (and leaves the rest for the next
+    sweep) if the broker cannot be reached.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.NOTIFICATION_STALE_S if stale_after_s is None else stale_after_s)
+    stale = Notification.objects.filter(
+        Q(status=Notification.Status.QUEUED, next_attempt_at__lt=cutoff)
+        | Q(status=Notification.Status.QUEUED, next_attempt_at__isnull=True, created_at__lt=cutoff)
+        | Q(status=Notification.Status.SENDING, lease_expires_at__lt=now)
+    ).order_by("pk").values_list("pk", flat=True)[:limit]
+    enqueued = []
+    for pk in stale:
+        try:
+            notification_enqueue(notification_id=pk)
+        except Exception as exc:
+            logger.warning("Sweeper could not enqueue notification %s (%s); will try next time.", pk, exc)
+            break
+        enqueued.append(pk)
+    # Push the due time forward so the next sweep does not enqueue them again right away.
+    Notification.objects.filter(pk__in=enqueued, status=Notification.Status.QUEUED,
+                                next_attempt_at__lt=cutoff).update(next_attempt_at=now)
+    if enqueued:
+        logger.info("Sweeper re-enqueued %d notification(s).", len(enqueued))
+    return len(enqueued)
+
+
+def notifications_resend(*, notification_ids) -> int:
+    """Queue failed notifications again (admin action); delivery starts after commit."""
+    with transaction.atomic():
+        ids = list(Notification.objects.select_for_update().filter(
+            pk__in=list(notification_ids), status=Notification.Status.FAILED).values_list("pk", flat=True))
+        Notification.objects.filter(pk__in=ids).update(status=Notification.Status.QUEUED, attempts=0,
+                                                       next_attempt_at=timezone.now())
+        for pk in ids:
+            transaction.on_commit(partial(notification_enqueue, notification_id=pk), robust=True)
+    return len(ids)
+
+
+def notification_get(*, notification_id: int, token_prefix: str = "") -> Notification | None:
+    """A notification the caller may see: one created with the same token (any, for admin calls)."""
+    notifications = Notification.objects.filter(pk=notification_id)
+    if token_prefix:
+        notifications = notifications.filter(created_by_token=token_prefix)
+    return notifications.first()
 
 
 def notification_as_dict(notification: Notification) -> dict:
@@ -68,4 +208,6 @@ def notification_as_dict(notification: Notification) -> dict:
         "recipient": notification.recipient,
         "attempts": notification.attempts,
         "last_error": notification.last_error,
+        "created_at": notification.created_at.isoformat() if notification.created_at else None,
+        "sent_at": notification.sent_at.isoformat() if notification.sent_at else None,
     }

@@ -6,6 +6,7 @@ A transport raises TransportError; ``permanent=True`` means retrying cannot help
 import hashlib
 import hmac
 import json
+import os
 import smtplib
 import time
 
@@ -48,7 +49,24 @@ class EmailTransport(Transport):
 
 
 class WebhookTransport(Transport):
-    """POST the notification as JSON, signed with HMAC-SHA256 over timestamp and body."""
+    """POST the notification as JSON, signed with HMAC-SHA256 over timestamp and body.
+
+    Receivers verify ``X-MCP-Signature: sha256=HMAC(secret, timestamp + "." + body)`` and
+    may de-duplicate on ``X-Notification-Id``: a worker that dies after the receiver got
+    the request but before it recorded the answer causes one more delivery attempt.
+    """
+
+    def __init__(self):
+        self._client = None
+        self._client_pid = None
+
+    @property
+    def client(self) -> httpx.Client:
+        # One pooled client per process, made after fork (Celery's prefork children each get their own).
+        if self._client is None or self._client_pid != os.getpid():
+            self._client = httpx.Client(timeout=10, follow_redirects=False, trust_env=False)
+            self._client_pid = os.getpid()
+        return self._client
 
     def send(self, notification):
         if not notification.target:
@@ -63,8 +81,7 @@ class WebhookTransport(Transport):
         headers = {"Content-Type": "application/json", "X-MCP-Timestamp": timestamp,
                    "X-MCP-Signature": f"sha256={signature}", "X-Notification-Id": str(notification.pk)}
         try:
-            response = httpx.post(notification.target, content=body, headers=headers, timeout=10,
-                                  follow_redirects=False, trust_env=False)
+            response = self.client.post(notification.target, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise TransportError(f"Could not reach the webhook: {type(exc).__name__}") from None
         if response.status_code >= 400:

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from .models import Ticket, TicketComment
+from .services import ticket_notify_assignee
 
 
 class TicketCommentInline(admin.StackedInline):
@@ -19,6 +20,11 @@ class TicketAdmin(admin.ModelAdmin):
     readonly_fields = ("created_by_tool", "created_by_token", "request_id", "created_at", "updated_at")
     inlines = (TicketCommentInline,)
     actions = ["mark_in_progress", "mark_waiting", "mark_resolved", "mark_closed"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "assignee" in form.changed_data and obj.assignee_id:
+            ticket_notify_assignee(ticket=obj)
 
     def save_formset(self, request, form, formset, change):
         for comment in formset.save(commit=False):

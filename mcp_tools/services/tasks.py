@@ -1,0 +1,327 @@
+"""Async tool runs (MCP tasks): create, run on a worker, read, list, cancel, wait, clean up.
+
+Plain functions with keyword-only arguments, so every transport (the REST pair,
+the MCP task methods of either protocol era) calls the same code:
+
+* ``task_create``  – called by the invocation pipeline for async tools;
+* ``task_run``     – called by the Celery task ``mcp_tools.tasks.run_tool_task``;
+* ``task_get`` / ``tasks_list`` / ``task_cancel`` / ``task_result`` – for callers;
+* ``tasks_cleanup`` – the periodic job (beat and ``manage.py cleanup_tasks``).
+
+A task is visible only to the caller that created it (same API token, or the same
+user for calls without an API token: admin, OAuth); anyone else gets TaskNotFound.
+Anonymous callers (public endpoints) cannot own tasks, so async tools refuse them.
+"""
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+import json
+import logging
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..exceptions import (
+    InvalidArguments,
+    InvocationError,
+    NotPermitted,
+    TaskNotCancellable,
+    TaskNotFound,
+    ToolDisabled,
+)
+from ..models import ToolTask
+from .audit import audit_record
+from .broker import broker_check
+
+logger = logging.getLogger("mcp_tools.tasks")
+
+# A worker that finds no task row (yet) looks again this often, this many times.
+MISSING_ROW_RETRY_S = 1
+MISSING_ROW_MAX_RETRIES = 5
+# A started task whose worker has been silent for its timeout plus this grace is declared lost.
+LEASE_GRACE_S = 60
+# An unstarted task older than this lost its message: the cleanup job enqueues it again.
+STALE_UNSTARTED_S = 300
+TASKS_PAGE_SIZE = 50
+TERMINAL = ToolTask.TERMINAL
+
+
+def _enqueue(*, task_id: str, countdown: float | None = None) -> None:
+    from ..tasks import run_tool_task
+
+    run_tool_task.apply_async((task_id,), countdown=countdown)
+
+
+def task_create(*, tool, arguments: dict, caller, request_id: str, started: float, ttl_s: int | None = None):
+    """Record the task and its 'queued' audit event, and enqueue it after commit.
+
+    Like notifications, a broker that is down is reported at once (ServiceUnavailable,
+    HTTP 503) and nothing is written; the message is published only after commit so a
+    worker never looks for a row that is not there yet.
+    """
+    from .invocation import Invocation
+
+    if caller.api_token is None and caller.acting_user is None:
+        raise NotPermitted(f"Tool '{tool.name}' runs in the background; sign in (a token or a user) to follow it.")
+    broker_check(what=f"Running '{tool.name}' in the background")
+    if ttl_s is not None and (not isinstance(ttl_s, int) or ttl_s < 1):
+        raise InvalidArguments("A task's ttl must be a positive number of seconds.")
+    ttl = min(ttl_s or settings.MCP_TASK_TTL_S, settings.MCP_TASK_MAX_TTL_S)
+    now = timezone.now()
+    with transaction.atomic():
+        task = ToolTask.objects.create(
+            tool=tool, tool_name=tool.name, token=caller.api_token,
+            user=caller.acting_user if caller.api_token is None else None,
+            arguments=arguments, request_id=request_id, transport=caller.transport, client_ip=caller.client_ip,
+            protocol_version=caller.protocol_version, ttl_s=ttl, poll_interval_ms=settings.MCP_TASK_POLL_INTERVAL_MS,
+            created_at=now, expires_at=now + timedelta(seconds=ttl),
+        )
+        duration_ms = (time.perf_counter() - started) * 1000
+        event = audit_record(tool=tool, tool_name=tool.name, caller=caller, outcome="queued", arguments=arguments,
+                             duration_ms=duration_ms, request_id=request_id, task_id=task.pk)
+        transaction.on_commit(partial(_enqueue, task_id=task.pk), robust=True)
+    return Invocation(outcome="queued", result=task_as_dict(task), task_id=task.pk, audit_id=event.pk,
+                      duration_ms=duration_ms, tool=tool)
+
+
+# --- the worker side ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TaskStep:
+    status: str
+    retry_in_s: float | None = None
+
+
+class _Cancelled(Exception):
+    """The task was cancelled while it ran: roll back what an atomic kind wrote."""
+
+
+def _caller_of(task: ToolTask):
+    from .invocation import Caller
+
+    return Caller(token=task.token, user=task.user, client_ip=task.client_ip, transport=task.transport,
+                  protocol_version=task.protocol_version)
+
+
+def _finish(task: ToolTask, *, status: str, outcome: str, error_code: str = "", message: str = "",
+            duration_ms: float = 0.0, audit_arguments=None) -> bool:
+    """Record a failed/cancelled end (only if still working) and its audit event."""
+    updated = ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
+        status=status, outcome=outcome, error_code=error_code, error_message=message[:2000], arguments=None,
+        finished_at=timezone.now(), status_message="")
+    audit_record(tool=task.tool, tool_name=task.tool_name, caller=_caller_of(task), outcome=outcome,
+                 arguments=audit_arguments if audit_arguments is not None else {}, error_code=error_code,
+                 error_message=message, duration_ms=duration_ms, request_id=task.request_id, task_id=task.pk)
+    return bool(updated)
+
+
+def _not_claimed(task_id: str) -> TaskStep:
+    task = ToolTask.objects.select_related("tool", "token", "user").filter(pk=task_id).first()
+    if task is None:
+        return TaskStep(status="missing", retry_in_s=MISSING_ROW_RETRY_S)
+    if task.is_terminal:
+        return TaskStep(status=task.status)
+    timeout_s = (task.tool.timeout_s if task.tool else 0) or settings.MCP_DEFAULT_TOOL_TIMEOUT_S
+    lease_end = task.started_at + timedelta(seconds=timeout_s + LEASE_GRACE_S)
+    remaining = (lease_end - timezone.now()).total_seconds()
+    if remaining > 0:
+        return TaskStep(status="running_elsewhere", retry_in_s=remaining + 1)
+    # Its worker died mid-run. The tool may have partly run, so it is not run a second time.
+    _finish(task, status=ToolTask.Status.FAILED, outcome="internal_error", error_code="worker_lost",
+            message="The worker running this task stopped before it finished; the tool may have partly run. "
+                    "Check its effects before calling it again.")
+    return TaskStep(status=ToolTask.Status.FAILED)
+
+
+def _progress_reporter(task_id: str):
+    last = [0.0]
+
+    def report(progress, total=None, message=None):
+        now = time.monotonic()
+        if now - last[0] < 0.5:
+            return
+        last[0] = now
+        text = message or (f"{progress:g}/{total:g}" if total else f"{progress:g}")
+        ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING).update(status_message=text[:500])
+    return report
+
+
+def task_run(*, task_id: str) -> TaskStep:
+    """Claim the task with a conditional update, run the tool through the shared run step, store the outcome.
+
+    A redelivered message finds the task claimed and does not run it again.
+    """
+    from .invocation import tool_execute
+
+    now = timezone.now()
+    claimed = ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING, started_at__isnull=True).update(
+        started_at=now, attempts=F("attempts") + 1, status_message="Running")
+    if not claimed:
+        return _not_claimed(task_id)
+    task = ToolTask.objects.select_related("tool", "token", "user").get(pk=task_id)
+    arguments = task.arguments or {}
+    caller = _caller_of(task)
+    started = time.perf_counter()
+
+    def store(result):
+        stored = ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
+            status=ToolTask.Status.COMPLETED, result=result, outcome="ok", arguments=None,
+            finished_at=timezone.now(), status_message="")
+        if not stored:
+            raise _Cancelled()
+
+    try:
+        if task.expires_at <= now:
+            raise InvocationError("The task expired before a worker could start it.")
+        tool = task.tool
+        if tool is None or not tool.enabled:
+            raise ToolDisabled(f"Tool '{task.tool_name}' was disabled or removed before the task ran.")
+        # Re-check an API token now: it may have been revoked while the task waited. (Other
+        # callers were checked when the task was created.)
+        if task.token is not None:
+            if task.token.is_revoked or task.token.is_expired():
+                raise NotPermitted("The API token that started this task was revoked or expired before it ran.")
+            if not caller.may_use(tool):
+                raise NotPermitted(f"This token may no longer call tool '{tool.name}'.")
+        tool_execute(tool=tool, arguments=arguments, caller=caller, request_id=task.request_id, started=started,
+                     report_progress=_progress_reporter(task.pk), task_id=task.pk, on_result=store)
+        return TaskStep(status=ToolTask.Status.COMPLETED)
+    except _Cancelled:
+        audit_record(tool=task.tool, tool_name=task.tool_name, caller=caller, outcome="tool_error",
+                     arguments=arguments, error_code="cancelled", error_message="Cancelled before it finished.",
+                     duration_ms=(time.perf_counter() - started) * 1000, request_id=task.request_id,
+                     task_id=task.pk)
+        return TaskStep(status=ToolTask.Status.CANCELLED)
+    except InvocationError as exc:
+        _finish(task, status=ToolTask.Status.FAILED, outcome=exc.outcome, error_code=exc.code, message=exc.message,
+                duration_ms=(time.perf_counter() - started) * 1000, audit_arguments=arguments)
+        return TaskStep(status=ToolTask.Status.FAILED)
+    except Exception:
+        logger.exception("Task %s of tool %r failed unexpectedly (request %s)", task.pk, task.tool_name,
+                         task.request_id)
+        _finish(task, status=ToolTask.Status.FAILED, outcome="internal_error", error_code="internal_error",
+                message=f"Internal error while running the tool. Quote request id {task.request_id} to support.",
+                duration_ms=(time.perf_counter() - started) * 1000, audit_arguments=arguments)
+        return TaskStep(status=ToolTask.Status.FAILED)
+
+
+# --- the caller side ------------------------------------------------------------------------------------
+
+def _owned_by(caller):
+    """Tasks of the same API token; for other credentials (admin session, OAuth), of the same user."""
+    if caller.api_token is not None:
+        return ToolTask.objects.filter(token=caller.api_token)
+    user = caller.acting_user
+    if user is not None:
+        return ToolTask.objects.filter(token__isnull=True, user=user)
+    return ToolTask.objects.none()
+
+
+def task_get(*, task_id: str, caller) -> ToolTask:
+    task = _owned_by(caller).filter(pk=str(task_id)[:64]).first() if task_id else None
+    if task is None:
+        raise TaskNotFound(f"No task '{str(task_id)[:64]}' for this caller (it may have expired).")
+    return task
+
+
+def _encode_cursor(task: ToolTask) -> str:
+    raw = json.dumps([task.created_at.isoformat(), task.pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, pk = json.loads(raw)
+        return datetime.fromisoformat(created), str(pk)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidArguments("Invalid cursor: pass back nextCursor exactly as it was returned.") from None
+
+
+def tasks_list(*, caller, cursor: str | None = None, limit: int = TASKS_PAGE_SIZE) -> tuple[list[ToolTask], str | None]:
+    """The caller's tasks, newest first, one page at a time; returns (tasks, next_cursor or None)."""
+    tasks = _owned_by(caller).order_by("-created_at", "-id")
+    if cursor:
+        created, pk = _decode_cursor(cursor)
+        tasks = tasks.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=pk))
+    limit = max(1, min(int(limit), 100))
+    page = list(tasks[:limit + 1])
+    next_cursor = _encode_cursor(page[limit - 1]) if len(page) > limit else None
+    return page[:limit], next_cursor
+
+
+def task_cancel(*, task_id: str, caller) -> ToolTask:
+    """Cancel a task that has not finished. A running atomic tool's writes are rolled back."""
+    task = task_get(task_id=task_id, caller=caller)
+    updated = ToolTask.objects.filter(pk=task.pk, status__in=[ToolTask.Status.WORKING,
+                                                              ToolTask.Status.INPUT_REQUIRED]).update(
+        status=ToolTask.Status.CANCELLED, outcome="", error_code="cancelled",
+        error_message="Cancelled by the client.", arguments=None, finished_at=timezone.now(),
+        status_message="Cancelled by the client.")
+    task.refresh_from_db()
+    if not updated:
+        raise TaskNotCancellable(f"Task '{task.pk}' already finished ({task.status}); it cannot be cancelled.")
+    return task
+
+
+def task_result(*, task_id: str, caller, timeout_s: float = 300.0) -> ToolTask:
+    """Wait until the task is finished (or ``timeout_s`` passes) and return it.
+
+    The caller checks ``task.is_terminal``; when true, ``task.result`` (completed) or
+    ``task.error_code``/``task.error_message`` (failed, cancelled) is exactly the
+    original outcome.
+    """
+    task = task_get(task_id=task_id, caller=caller)
+    deadline = time.monotonic() + max(timeout_s, 0)
+    interval = min(task.poll_interval_ms / 1000, 0.25)
+    while not task.is_terminal and time.monotonic() < deadline:
+        time.sleep(interval)
+        task.refresh_from_db()
+    return task
+
+
+def task_as_dict(task: ToolTask) -> dict:
+    """The task in MCP's shape (camelCase; ttl and pollInterval in milliseconds)."""
+    data = {
+        "taskId": task.pk,
+        "status": task.status,
+        "createdAt": task.created_at.isoformat(),
+        "lastUpdatedAt": (task.updated_at or task.created_at).isoformat(),
+        "ttl": task.ttl_s * 1000,
+        "pollInterval": task.poll_interval_ms,
+    }
+    if task.status_message or task.error_message:
+        data["statusMessage"] = task.status_message or task.error_message
+    return data
+
+
+def tasks_cleanup(*, now=None) -> dict:
+    """Periodic job: delete expired tasks, re-enqueue lost ones, fail ones whose worker died.
+
+    Returns counts: {"deleted": n, "requeued": n, "lost": n}.
+    """
+    now = now or timezone.now()
+    deleted, _ = ToolTask.objects.filter(expires_at__lt=now, status__in=TERMINAL).delete()
+    # Past expiry and never started: nobody is waiting for it any more.
+    stale_expired, _ = ToolTask.objects.filter(expires_at__lt=now, status=ToolTask.Status.WORKING,
+                                               started_at__isnull=True).delete()
+    requeued = 0
+    unstarted = ToolTask.objects.filter(status=ToolTask.Status.WORKING, started_at__isnull=True,
+                                        created_at__lt=now - timedelta(seconds=STALE_UNSTARTED_S))
+    for pk in unstarted.values_list("pk", flat=True)[:1000]:
+        try:
+            _enqueue(task_id=pk)
+        except Exception as exc:
+            logger.warning("Cleanup could not enqueue task %s (%s); will try next time.", pk, exc)
+            break
+        requeued += 1
+    lost = 0
+    running = ToolTask.objects.filter(status=ToolTask.Status.WORKING, started_at__isnull=False)
+    for pk in running.values_list("pk", flat=True)[:1000]:
+        if _not_claimed(pk).status == ToolTask.Status.FAILED:
+            lost += 1
+    return {"deleted": deleted + stale_expired, "requeued": requeued, "lost": lost}
