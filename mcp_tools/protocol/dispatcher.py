@@ -181,6 +181,10 @@ class Dispatcher:
     def register_notification(self, method: str, handler: Handler, eras: Iterable[Era] = BOTH_ERAS) -> None:
         self._notifications[method] = _Route(handler, frozenset(eras))
 
+    def handler(self, method: str) -> Handler:
+        """The handler registered for ``method``, e.g. to wrap it with one that adds a capability."""
+        return self._routes[method].handler
+
     def methods(self, era: Era) -> set[str]:
         return {m for m, r in self._routes.items() if era in r.eras}
 

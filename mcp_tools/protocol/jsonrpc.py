@@ -102,10 +102,17 @@ def parse_message(body: bytes | str) -> Message:
     try:
         if isinstance(body, bytes):
             body = body.decode("utf-8")
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidMessage(PARSE_ERROR, f"Parse error: {exc.__class__.__name__}") from None
+    except RecursionError:  # absurdly deep nesting: a parse error, never a crash
+        raise InvalidMessage(PARSE_ERROR, "Parse error: nesting too deep") from None
     return message_from_obj(data)
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity are not JSON (RFC 8259); json.loads would accept them."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def message_from_obj(data: Any) -> Message:

@@ -1,0 +1,210 @@
+"""Handshake-era MCP session state and cross-worker signalling, shared by every MCP transport.
+
+Sessions live in Postgres (``McpSession``), so any worker, and a restarted one, can
+serve any request of a session. Signals that must cross workers quickly go through
+Redis:
+
+* a client's answer to one of our server-to-client requests (sampling, elicitation)
+  arrives as a NEW POST, maybe on another worker: that worker pushes it on a
+  per-request list which the waiting worker BLPOPs;
+* ``notifications/cancelled`` sets a short-lived key the running request polls.
+
+Stable API (used by the Streamable HTTP and the legacy HTTP+SSE transports):
+``session_create``, ``session_load``, ``session_save``, ``session_end``,
+``client_response_publish``, ``client_response_wait``, ``request_cancel``,
+``request_is_cancelled``, ``principal_key``.
+
+Without REDIS_URL (embedded mode, one process) the signals use in-process queues.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+import json
+import queue
+import secrets
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from ..models import ApiToken, McpSession
+from ..protocol.context import SessionState
+
+# A session unused for longer than this is gone (404); the client starts a new one.
+SESSION_IDLE = timedelta(seconds=getattr(settings, "MCP_SESSION_IDLE_S", 24 * 3600))
+# last_seen_at is written at most this often per session.
+_TOUCH_RESOLUTION = timedelta(seconds=60)
+# Redis keys expire after this, so an abandoned reply or cancel flag never lingers.
+_SIGNAL_TTL_S = 600
+
+
+@dataclass(frozen=True)
+class LoadedSession:
+    id: str
+    state: SessionState
+
+
+def principal_key(credential: Any) -> str:
+    """A stable, non-secret name for whoever authenticated (an ApiToken, an OAuth token, None)."""
+    if credential is None:
+        return ""
+    if isinstance(credential, ApiToken):
+        return f"api-token:{credential.pk}"
+    return f"{type(credential).__name__.lower()}:{getattr(credential, 'pk', '')}"[:80]
+
+
+def session_create(*, state: SessionState, endpoint: str, principal: str) -> str:
+    """Store a new session and return its id (visible ASCII, 256 random bits)."""
+    session_id = secrets.token_urlsafe(32)
+    client_name = str((state.client_info or {}).get("name", ""))[:200]
+    McpSession.objects.create(id=session_id, endpoint=endpoint, principal=principal, state=state.to_dict(),
+                              protocol_version=state.protocol_version, client_name=client_name)
+    return session_id
+
+
+def session_load(*, session_id: str, endpoint: str, principal: str) -> LoadedSession | None:
+    """The live session, or None when unknown, ended, expired, or opened by someone else."""
+    if not session_id or len(session_id) > 64:
+        return None
+    row = McpSession.objects.filter(id=session_id, endpoint=endpoint, ended_at__isnull=True).first()
+    now = timezone.now()
+    if row is None or row.principal != principal or now - row.last_seen_at > SESSION_IDLE:
+        return None
+    if now - row.last_seen_at > _TOUCH_RESOLUTION:
+        McpSession.objects.filter(pk=row.pk).update(last_seen_at=now)
+    try:
+        return LoadedSession(id=row.id, state=SessionState.from_dict(row.state))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def session_save(*, session_id: str, state: SessionState) -> None:
+    McpSession.objects.filter(id=session_id, ended_at__isnull=True).update(
+        state=state.to_dict(), protocol_version=state.protocol_version, last_seen_at=timezone.now())
+
+
+def session_end(*, session_id: str, endpoint: str, principal: str) -> bool:
+    """End a session (DELETE). False when there was no live session of this caller to end."""
+    if session_load(session_id=session_id, endpoint=endpoint, principal=principal) is None:
+        return False
+    return bool(McpSession.objects.filter(id=session_id, ended_at__isnull=True).update(ended_at=timezone.now()))
+
+
+def session_prune(*, older_than: timedelta | None = None) -> int:
+    """Delete sessions idle (or ended) for longer than ``older_than`` (default: the idle limit)."""
+    cutoff = timezone.now() - (older_than or SESSION_IDLE)
+    deleted, _ = McpSession.objects.filter(last_seen_at__lt=cutoff).delete()
+    return deleted
+
+
+# --- cross-worker signals -------------------------------------------------------------------------
+
+def _reply_key(session_id: str, request_id: Any) -> str:
+    return f"mcp:reply:{session_id}:{json.dumps(request_id)}"
+
+
+def _cancel_key(scope: str, request_id: Any) -> str:
+    return f"mcp:cancel:{scope}:{json.dumps(request_id)}"
+
+
+def client_response_publish(*, session_id: str, message: dict[str, Any]) -> None:
+    """Hand a client's JSON-RPC response (``{"id", "result"|"error"}``) to the worker waiting for it."""
+    _signals().push(_reply_key(session_id, message.get("id")), json.dumps(message))
+
+
+def client_response_wait(*, session_id: str, request_id: Any, timeout: float) -> dict[str, Any] | None:
+    """Block until the client answers ``request_id`` (a server-to-client request), or None on timeout."""
+    raw = _signals().pop(_reply_key(session_id, request_id), timeout)
+    return json.loads(raw) if raw is not None else None
+
+
+def request_cancel(*, scope: str, request_id: Any) -> None:
+    """Mark a running request cancelled; ``scope`` is the session id (or another per-client scope)."""
+    _signals().flag(_cancel_key(scope, request_id))
+
+
+def request_is_cancelled(*, scope: str, request_id: Any) -> bool:
+    return _signals().flagged(_cancel_key(scope, request_id))
+
+
+_BLPOP_CHUNK_S = 4.0
+
+
+class _RedisSignals:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+
+    def push(self, key: str, value: str) -> None:
+        pipe = self.client.pipeline()
+        pipe.rpush(key, value)
+        pipe.expire(key, _SIGNAL_TTL_S)
+        pipe.execute()
+
+    def pop(self, key: str, timeout: float) -> str | None:
+        # redis-py's default socket timeout (5 s) would cut a longer BLPOP short, so wait in chunks.
+        deadline = time.monotonic() + max(timeout, 0.01)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            item = self.client.blpop([key], timeout=min(remaining, _BLPOP_CHUNK_S))
+            if item:
+                return item[1].decode()
+
+    def flag(self, key: str) -> None:
+        self.client.set(key, "1", ex=_SIGNAL_TTL_S)
+
+    def flagged(self, key: str) -> bool:
+        return bool(self.client.exists(key))
+
+
+class _LocalSignals:
+    """Embedded mode (no Redis, one process): the same operations on in-process queues."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.queues: dict[str, queue.Queue] = {}
+        self.flags: set[str] = set()
+
+    def _queue(self, key: str) -> queue.Queue:
+        with self.lock:
+            return self.queues.setdefault(key, queue.Queue())
+
+    def push(self, key: str, value: str) -> None:
+        self._queue(key).put(value)
+
+    def pop(self, key: str, timeout: float) -> str | None:
+        try:
+            return self._queue(key).get(timeout=timeout)
+        except queue.Empty:
+            return None
+        finally:
+            with self.lock:
+                q = self.queues.get(key)
+                if q is not None and q.empty():
+                    self.queues.pop(key, None)
+
+    def flag(self, key: str) -> None:
+        with self.lock:
+            self.flags.add(key)
+
+    def flagged(self, key: str) -> bool:
+        return key in self.flags
+
+
+_SIGNALS = None
+_SIGNALS_LOCK = threading.Lock()
+
+
+def _signals():
+    global _SIGNALS
+    if _SIGNALS is None:
+        with _SIGNALS_LOCK:
+            if _SIGNALS is None:
+                _SIGNALS = _RedisSignals(settings.REDIS_URL) if settings.REDIS_URL else _LocalSignals()
+    return _SIGNALS

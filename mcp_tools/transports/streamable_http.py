@@ -1,0 +1,398 @@
+"""MCP Streamable HTTP: POST/GET/DELETE on /mcp and /mcp/<slug>, both protocol eras.
+
+The view only does HTTP: Origin check, authentication, body and header rules,
+session ids, and JSON or SSE framing. What a message means is decided by the
+protocol layer's dispatcher (``mcp_backend.get_dispatcher``); tools run through
+the invocation pipeline inside the backend.
+
+Threads: a call that may stream (tools/call, prompts/get, resources/read, asked by a
+client that accepts SSE) runs on ONE bounded, module-level pool of
+``MCP_STREAM_WORKERS`` threads per process while the request's own (gunicorn)
+thread writes the SSE events it produces. Everything else runs inline. Each
+streaming call therefore holds one gunicorn thread and one pool thread until it
+ends; when the pool is full a call waits up to ``_POOL_WAIT_S`` and then gets 503.
+Keep the pool BELOW gunicorn's ``--threads``: measured with one gthread worker and
+two threads, two open streams waiting for elicitation answers left no thread for the
+answer POSTs, which waited until the calls timed out (MCP_CLIENT_REQUEST_TIMEOUT_S);
+with four threads the answers were served in ~40 ms. The pool bound (default 4 with
+gunicorn's 8 threads) keeps threads free for answers, health checks and JSON calls.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+import contextvars
+import json
+import logging
+import queue
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import close_old_connections
+from django.http import HttpResponse, StreamingHttpResponse
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from ..models import McpEndpoint
+from ..protocol import ProtocolError
+from ..protocol.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    ErrorResponse,
+    InvalidMessage,
+    Request,
+    Response,
+    error_response,
+    parse_message,
+)
+from ..protocol.versions import STATELESS_VERSIONS
+from ..services import mcp_sessions
+from .authentication import ApiTokenAuthentication, client_ip
+from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for
+
+logger = logging.getLogger("mcp_tools.transports")
+
+STREAMABLE_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
+SESSION_HEADER = "Mcp-Session-Id"
+_POOL_WAIT_S = 1.0
+_KEEPALIVE_S = 15.0
+_DONE = object()
+
+# One pool per process, never a thread per request (see the module docstring).
+_POOL = ThreadPoolExecutor(max_workers=settings.MCP_STREAM_WORKERS, thread_name_prefix="mcp-stream")
+_POOL_SLOTS = threading.BoundedSemaphore(settings.MCP_STREAM_WORKERS)
+
+
+# --- small HTTP helpers -----------------------------------------------------------------------------
+
+def _jsonrpc_error(status: int, code: int, message: str, request_id: Any = None, headers=None) -> HttpResponse:
+    response = HttpResponse(json.dumps(error_response(request_id, code, message)), status=status,
+                            content_type="application/json")
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def _json(body: dict[str, Any] | None, status: int, headers=None) -> HttpResponse:
+    if body is None:
+        response = HttpResponse(status=status)
+    else:
+        response = HttpResponse(json.dumps(body, ensure_ascii=False), status=status,
+                                content_type="application/json")
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def _sse_frame(message: dict[str, Any]) -> bytes:
+    return f"event: message\ndata: {json.dumps(message, ensure_ascii=False)}\n\n".encode()
+
+
+def origin_allowed(origin: str | None) -> bool:
+    """True for requests without Origin (non-browser clients) and origins on MCP_ALLOWED_ORIGINS."""
+    if not origin:
+        return True
+    allowed = settings.MCP_ALLOWED_ORIGINS
+    if "*" in allowed:
+        return True
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return False
+    if not parts.scheme or not parts.hostname:
+        return False
+    for entry in allowed:
+        try:
+            want = urlsplit(entry)
+            want_port = want.port
+        except ValueError:
+            continue
+        if want.scheme == parts.scheme and want.hostname == parts.hostname and want_port in (None, port):
+            return True
+    return False
+
+
+def _accepts(request, mime: str) -> bool:
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if not accept.strip():
+        return True
+    types = {item.split(";")[0].strip().lower() for item in accept.split(",")}
+    return mime in types or "*/*" in types or f"{mime.split('/')[0]}/*" in types
+
+
+class _Rejected(exceptions.APIException):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status_code = status
+
+
+# --- server-to-client traffic of one streaming call ----------------------------------------------
+
+class StreamOutbound:
+    """Implements the protocol layer's Outbound for one POST answered with SSE.
+
+    Notifications and server-to-client requests go into ``events`` (drained by the SSE
+    generator); the client's answer to a request arrives on another POST, possibly on
+    another worker, through Redis (``mcp_sessions.client_response_wait``).
+    """
+
+    def __init__(self, *, session_id: str | None, request_id: Any, timeout_s: float):
+        self.events: queue.Queue = queue.Queue()
+        self.session_id = session_id
+        self.request_id = request_id
+        self.timeout_s = timeout_s
+        self.closed = False
+
+    def send_notification(self, message: dict[str, Any]) -> None:
+        if not self.closed:
+            self.events.put(message)
+
+    def send_request(self, message: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+        if self.session_id is None or self.closed:
+            raise ProtocolError(INTERNAL_ERROR, "Cannot ask the client: no open session stream")
+        self.events.put(message)
+        wait = min(timeout or self.timeout_s, self.timeout_s)
+        reply = mcp_sessions.client_response_wait(session_id=self.session_id, request_id=message["id"],
+                                                  timeout=wait)
+        if reply is None:
+            raise ProtocolError(INTERNAL_ERROR, f"The client did not answer {message['method']} within {wait:g}s")
+        if "error" in reply:
+            error = reply.get("error") or {}
+            raise ProtocolError(int(error.get("code", INTERNAL_ERROR)),
+                                str(error.get("message", "The client refused the request")))
+        result = reply.get("result")
+        return result if isinstance(result, dict) else {}
+
+    def is_cancelled(self) -> bool:
+        if self.closed:
+            return True
+        if self.session_id is None or self.request_id is None:
+            return False
+        return mcp_sessions.request_is_cancelled(scope=self.session_id, request_id=self.request_id)
+
+
+# --- the view --------------------------------------------------------------------------------------
+
+class StreamableHttpView(APIView):
+    """POST/GET/DELETE /mcp (the default endpoint) and /mcp/<slug> (admin-defined endpoints)."""
+
+    authentication_classes = [ApiTokenAuthentication]
+    permission_classes = []  # decided per endpoint in initial()
+    parser_classes = []  # the body is read raw and parsed by the protocol layer
+    renderer_classes = [JSONRenderer]
+
+    # DRF would answer 406 to "Accept: text/event-stream" before our handlers run.
+    def perform_content_negotiation(self, request, force=False):
+        return (JSONRenderer(), "application/json")
+
+    def initial(self, request, *args, **kwargs):
+        if not origin_allowed(request.META.get("HTTP_ORIGIN")):
+            raise _Rejected(403, "Forbidden: this Origin may not call the MCP endpoint.")
+        self.endpoint, self.dispatcher = self._resolve(kwargs.get("slug"))
+        super().initial(request, *args, **kwargs)  # authentication happens here
+        needs_auth = self.dispatcher is not get_conformance_dispatcher() and (
+            self.endpoint is None or self.endpoint.requires_auth)
+        if needs_auth and request.auth is None:
+            raise exceptions.NotAuthenticated(
+                f"Authentication required: send 'Authorization: Bearer <token>' or '{settings.MCP_API_KEY_HEADER}'.")
+        self.principal = principal_for(credential=request.auth, endpoint=self.endpoint,
+                                       client_ip=client_ip(request))
+        self.principal_key = mcp_sessions.principal_key(request.auth)
+
+    def _resolve(self, slug):
+        if slug is None:
+            return None, get_dispatcher(None)
+        if slug == CONFORMANCE_SLUG:
+            dispatcher = get_conformance_dispatcher()
+            if dispatcher is None:
+                raise _Rejected(404, "No such MCP endpoint.")
+            return None, dispatcher
+        endpoint = McpEndpoint.objects.filter(slug=slug, enabled=True).first()
+        if endpoint is None:
+            raise _Rejected(404, "No such MCP endpoint.")
+        return endpoint, get_dispatcher(endpoint)
+
+    @property
+    def endpoint_key(self) -> str:
+        return self.kwargs.get("slug") or ""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        if detail is not None:  # JSON-RPC shaped, so MCP clients can show the message
+            code = INVALID_REQUEST
+            response.data = error_response(None, code, str(detail))
+        return response
+
+    # --- GET / DELETE ---
+
+    def _stateless_header(self, request) -> bool:
+        return request.META.get("HTTP_MCP_PROTOCOL_VERSION", "").strip() in STATELESS_VERSIONS
+
+    def get(self, request, slug=None):
+        # No standalone server-to-client stream: the spec allows 405 here (both eras).
+        return _json(None, 405, {"Allow": "POST" if self._stateless_header(request) else "POST, DELETE"})
+
+    def delete(self, request, slug=None):
+        if self._stateless_header(request):
+            return _json(None, 405, {"Allow": "POST"})
+        session_id = request.META.get("HTTP_MCP_SESSION_ID", "").strip()
+        if not session_id:
+            return _jsonrpc_error(400, INVALID_REQUEST, f"Bad Request: the {SESSION_HEADER} header is required")
+        if not mcp_sessions.session_end(session_id=session_id, endpoint=self.endpoint_key,
+                                        principal=self.principal_key):
+            return _jsonrpc_error(404, -32001, "Session not found")
+        return _json(None, 204)
+
+    # --- POST ---
+
+    def post(self, request, slug=None):
+        try:
+            body = request._request.body
+        except RequestDataTooBig:
+            return _jsonrpc_error(413, INVALID_REQUEST,
+                                  f"Request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes")
+        if len(body) > settings.MCP_MAX_BODY_BYTES:
+            return _jsonrpc_error(413, INVALID_REQUEST,
+                                  f"Request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes")
+        content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return _jsonrpc_error(415, INVALID_REQUEST, "Send JSON-RPC with 'Content-Type: application/json'")
+        if not (_accepts(request, "application/json") or _accepts(request, "text/event-stream")):
+            return _jsonrpc_error(406, INVALID_REQUEST,
+                                  "Not Acceptable: accept application/json and text/event-stream")
+        try:
+            message = parse_message(body)
+        except InvalidMessage as exc:
+            return _jsonrpc_error(400, exc.code, exc.message, exc.request_id)
+
+        session_id = request.META.get("HTTP_MCP_SESSION_ID", "").strip() or None
+        session = None
+        is_initialize = isinstance(message, Request) and message.method == "initialize"
+        if session_id and not is_initialize:
+            loaded = mcp_sessions.session_load(session_id=session_id, endpoint=self.endpoint_key,
+                                               principal=self.principal_key)
+            if loaded is None:
+                return _jsonrpc_error(404, -32001, "Session not found: it ended or expired; initialize again",
+                                      getattr(message, "id", None))
+            session = loaded.state
+        elif is_initialize:
+            session_id = None
+
+        if isinstance(message, (Response, ErrorResponse)):
+            # A client's answer to one of our requests: hand it to whichever worker waits for it.
+            if session_id is None:
+                return _jsonrpc_error(400, INVALID_REQUEST, f"Bad Request: the {SESSION_HEADER} header is required")
+            reply = {"id": message.id, **({"result": message.result} if isinstance(message, Response)
+                                          else {"error": message.error})}
+            mcp_sessions.client_response_publish(session_id=session_id, message=reply)
+            return _json(None, 202)
+
+        headers = request.headers
+        correlation_id = getattr(request, "request_id", None) or uuid.uuid4().hex[:16]
+        streaming = (isinstance(message, Request) and message.method in STREAMABLE_METHODS
+                     and _accepts(request, "text/event-stream"))
+        if not streaming:
+            outcome = self.dispatcher.handle(message, headers=headers, session=session, principal=self.principal,
+                                             correlation_id=correlation_id)
+            return self._finish(outcome, message, session_id)
+        return self._stream(message, headers, session, session_id, correlation_id)
+
+    def _persist(self, outcome, message, session_id: str | None) -> str | None:
+        """Store session changes; returns the session id to announce (new after initialize)."""
+        if outcome.cancelled_request_id is not None and session_id:
+            mcp_sessions.request_cancel(scope=session_id, request_id=outcome.cancelled_request_id)
+        if not (outcome.session_changed and outcome.session is not None):
+            return None
+        if isinstance(message, Request) and message.method == "initialize":
+            return mcp_sessions.session_create(state=outcome.session, endpoint=self.endpoint_key,
+                                               principal=self.principal_key)
+        if session_id:
+            mcp_sessions.session_save(session_id=session_id, state=outcome.session)
+        return None
+
+    def _finish(self, outcome, message, session_id: str | None) -> HttpResponse:
+        new_session = self._persist(outcome, message, session_id)
+        headers = {SESSION_HEADER: new_session} if new_session else {}
+        if outcome.kind == "accepted":
+            return _json(None, 202, headers)
+        if outcome.kind == "listen":
+            return self._listen_response(outcome)
+        return _json(outcome.response, outcome.http_status, headers)
+
+    def _listen_response(self, outcome) -> StreamingHttpResponse:
+        # No change feed is pushed yet: acknowledge the subscription, then close it cleanly.
+        subscription = outcome.subscription
+        frames = [_sse_frame(subscription.acknowledgement()), _sse_frame(subscription.final_response())]
+        return _sse_response(iter(frames))
+
+    def _stream(self, message, headers, session, session_id, correlation_id):
+        if not _POOL_SLOTS.acquire(timeout=_POOL_WAIT_S):
+            return _jsonrpc_error(503, INTERNAL_ERROR, "Server busy: too many streaming calls; retry shortly",
+                                  message.id, {"Retry-After": "2"})
+        outbound = StreamOutbound(session_id=session_id if session is not None else None, request_id=message.id,
+                                  timeout_s=float(settings.MCP_CLIENT_REQUEST_TIMEOUT_S))
+        box: dict[str, Any] = {}
+
+        def job():
+            close_old_connections()
+            try:
+                box["outcome"] = self.dispatcher.handle(message, headers=headers, session=session, outbound=outbound,
+                                                        principal=self.principal, correlation_id=correlation_id)
+            except BaseException:  # the dispatcher never raises for client/handler faults; be safe anyway
+                logger.exception("MCP streaming call failed [ref=%s]", correlation_id)
+                box["outcome"] = None
+            finally:
+                close_old_connections()
+                _POOL_SLOTS.release()
+                outbound.events.put(_DONE)
+
+        try:
+            _POOL.submit(contextvars.copy_context().run, job)
+        except RuntimeError:
+            _POOL_SLOTS.release()
+            raise
+        first = outbound.events.get()
+        if first is _DONE:
+            return self._after(box.get("outcome"), message, session_id)
+        return _sse_response(self._events(first, outbound, box, message, session_id))
+
+    def _after(self, outcome, message, session_id) -> HttpResponse:
+        if outcome is None:
+            return _jsonrpc_error(500, INTERNAL_ERROR, "Internal error", message.id)
+        return self._finish(outcome, message, session_id)
+
+    def _events(self, first, outbound: StreamOutbound, box, message, session_id):
+        try:
+            yield _sse_frame(first)
+            while True:
+                try:
+                    item = outbound.events.get(timeout=_KEEPALIVE_S)
+                except queue.Empty:
+                    yield b": keep-alive\n\n"
+                    continue
+                if item is _DONE:
+                    break
+                yield _sse_frame(item)
+            outcome = box.get("outcome")
+            if outcome is None:
+                yield _sse_frame(error_response(message.id, INTERNAL_ERROR, "Internal error"))
+                return
+            close_old_connections()
+            self._persist(outcome, message, session_id)
+            if outcome.response is not None:
+                yield _sse_frame(outcome.response)
+        finally:
+            outbound.closed = True  # client went away or we are done: the running call sees is_cancelled()
+
+
+def _sse_response(frames) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(frames, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"
+    return response
