@@ -1,0 +1,290 @@
+"""The HTTP+SSE transport of MCP revision 2024-11-05 (what Mistral's ``MCPClientSSE`` speaks).
+
+``GET /mcp/sse`` (or ``/mcp/<slug>/sse``) opens an event stream. Its first event,
+``endpoint``, names where to POST messages: ``/mcp/messages?session_id=<id>``.
+Each POSTed JSON-RPC message is processed in the POST's own thread, then answered
+``202 Accepted``; its response (and any progress or log notification it causes)
+arrives on the stream as an event ``message``. Idle streams get a ``: ping``
+comment every ``MCP_SSE_PING_INTERVAL_S`` seconds. Closing the stream ends the
+session: later POSTs with its id get 404. A revoked or expired credential ends
+the stream at the next keep-alive.
+
+The stream and the POSTs may be served by different worker processes: the
+session lives in Redis and messages reach the stream over Redis pub/sub
+(``services.sse_sessions``). The stream's generator itself waits on the
+subscription, so no thread is started per request, but an open stream does
+occupy one gunicorn (gthread) thread for as long as the client keeps it open:
+size ``--threads`` x ``--workers`` for the number of concurrent SSE clients plus
+the POST traffic. It holds no database connection while it waits.
+
+Server-to-client requests (elicitation for tools that need confirmation,
+sampling) are refused with a clear error: the client's answer would have to be
+POSTed while the call's own POST is still open, and SDK clients send one POST at
+a time. Those tools work over Streamable HTTP (``/mcp``).
+
+Authentication (bearer or API-key header, on the GET and on every POST), scopes,
+limits and audit are those of every other path: POSTs must come from the
+credential that opened the stream, and tool calls run through the dispatcher ->
+``DjangoBackend`` -> the one invocation pipeline.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, connections
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.urls import reverse
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+import redis
+
+from ..models import McpEndpoint
+from ..protocol import ProtocolError
+from ..protocol.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    InvalidMessage,
+    Request,
+    error_response,
+    parse_message,
+)
+from ..services.mcp_sessions import principal_key, request_cancel, request_is_cancelled
+from ..services.sse_sessions import (
+    SseUnavailable,
+    sse_session_close,
+    sse_session_get,
+    sse_session_is_listening,
+    sse_session_open,
+    sse_session_save_state,
+    sse_session_send,
+    sse_session_touch,
+)
+from .authentication import ApiTokenAuthentication, client_ip
+from .json_limits import json_depth
+from .mcp_backend import get_dispatcher, principal_for
+from .streamable_http import origin_allowed
+
+logger = logging.getLogger("mcp_tools.transports.sse")
+
+TRANSPORT = "mcp-sse"
+
+
+def _error(status: int, message: str, code: int = INVALID_REQUEST) -> JsonResponse:
+    """JSON-RPC shaped, like the Streamable HTTP transport's HTTP-level refusals."""
+    return JsonResponse(error_response(None, code, message), status=status)
+
+
+def _gone() -> JsonResponse:
+    return _error(404, "Unknown or ended session: open a new event stream (GET .../sse).")
+
+
+class _Refused(exceptions.APIException):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status_code = status
+
+
+class _SseView(APIView):
+    """Shared by the stream and the messages: Origin, endpoint, authentication (as /mcp does)."""
+
+    authentication_classes = [ApiTokenAuthentication]
+    permission_classes = []  # decided per endpoint in initial(): a public endpoint takes no credential
+    renderer_classes = [JSONRenderer]
+    endpoint: McpEndpoint | None = None
+
+    # DRF would answer 406 to "Accept: text/event-stream" before our handlers run.
+    def perform_content_negotiation(self, request, force=False):
+        return (JSONRenderer(), "application/json")
+
+    def initial(self, request, *args, **kwargs):
+        if not origin_allowed(request.META.get("HTTP_ORIGIN")):
+            raise _Refused(403, "Forbidden: this Origin may not call the MCP endpoint.")
+        slug = kwargs.get("slug")
+        if slug:
+            self.endpoint = McpEndpoint.objects.filter(slug=slug, enabled=True).first()
+            if self.endpoint is None:
+                raise _Refused(404, "No such MCP endpoint.")
+        super().initial(request, *args, **kwargs)  # authentication happens here (401 for a bad credential)
+        if request.auth is None and (self.endpoint is None or self.endpoint.requires_auth):
+            raise exceptions.NotAuthenticated(
+                f"Authentication required: send 'Authorization: Bearer <token>' or '{settings.MCP_API_KEY_HEADER}'.")
+
+    def handle_exception(self, exc):
+        if isinstance(exc, (SseUnavailable, redis.RedisError)):
+            logger.error("HTTP+SSE transport unavailable: %s", exc)
+            message = str(exc) if isinstance(exc, SseUnavailable) else \
+                "The HTTP+SSE transport is temporarily unavailable (its message bus cannot be reached)."
+            return _error(503, message, INTERNAL_ERROR)
+        response = super().handle_exception(exc)
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        if detail is not None:
+            response.data = error_response(None, INVALID_REQUEST, str(detail))
+        return response
+
+
+class SseStreamView(_SseView):
+    """GET: open the event stream of a new session."""
+
+    def get(self, request, slug: str | None = None):
+        principal = principal_key(request.auth)
+        session_id, pubsub = sse_session_open(principal=principal, endpoint=slug or "")
+        path = reverse("mcp-sse-messages", kwargs={"slug": slug}) if slug else reverse("mcp-sse-messages-default")
+        endpoint_url = f"{path}?{urlencode({'session_id': session_id})}"
+        logger.info("SSE session %s… opened (endpoint %s)", session_id[:8], slug or "default")
+        response = StreamingHttpResponse(
+            _event_stream(session_id=session_id, pubsub=pubsub, endpoint_url=endpoint_url,
+                          credential=request.auth),
+            content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache, no-transform"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
+        return response
+
+
+def _event(name: str, data: str) -> bytes:
+    return f"event: {name}\ndata: {data}\n\n".encode()
+
+
+def _credential_live(credential) -> bool:
+    """Is the stream's credential still valid (not revoked, deleted or expired) right now?"""
+    if credential is None:
+        return True
+    try:
+        fresh = type(credential).objects.filter(pk=credential.pk).first()
+    except DatabaseError as exc:  # the next POST is checked anyway; do not drop the client for a blip
+        logger.warning("Could not re-check an SSE stream's credential: %s", exc)
+        return True
+    finally:
+        connections.close_all()  # an open stream must not pin a database connection between checks
+    if fresh is None or getattr(fresh, "revoked_at", None) is not None:
+        return False
+    is_expired = getattr(fresh, "is_expired", None)  # ApiToken and OAuth access tokens both have it
+    return not (callable(is_expired) and is_expired())
+
+
+def _event_stream(*, session_id: str, pubsub, endpoint_url: str, credential):
+    """The body of the GET: the endpoint event, then every message published for the session."""
+    interval = float(settings.MCP_SSE_PING_INTERVAL_S)
+    try:
+        connections.close_all()  # the stream may stay open for hours: give back the request's connection
+        yield _event("endpoint", endpoint_url)
+        next_ping = time.monotonic() + interval
+        while True:
+            remaining = next_ping - time.monotonic()
+            if remaining <= 0:
+                if not sse_session_touch(session_id=session_id):
+                    return  # ended elsewhere
+                if not _credential_live(credential):
+                    logger.info("SSE session %s… closed: its credential was revoked or expired", session_id[:8])
+                    return
+                yield b": ping\n\n"
+                next_ping = time.monotonic() + interval
+                continue
+            message = pubsub.get_message(timeout=remaining)
+            if message and message.get("type") == "message":
+                yield _event("message", message["data"].decode())
+    except redis.RedisError as exc:
+        logger.warning("SSE session %s… closed: message bus error %s", session_id[:8], exc)
+    finally:
+        try:
+            sse_session_close(session_id=session_id, pubsub=pubsub)
+        except redis.RedisError:
+            pass  # the record expires by itself
+        logger.info("SSE session %s… closed", session_id[:8])
+
+
+class _StreamOutbound:
+    """Outbound of one POSTed request: everything goes onto the session's stream."""
+
+    def __init__(self, *, session_id: str, request_id: Any):
+        self.session_id = session_id
+        self.request_id = request_id
+
+    def send_notification(self, message: dict[str, Any]) -> None:
+        sse_session_send(session_id=self.session_id, message=message)
+
+    def send_request(self, message: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+        # The client's answer would come as a new POST, but clients (the official SDK, hence Mistral's)
+        # send their POSTs one at a time and wait for each 202: this request's POST holds that line
+        # until the tool finishes, so the answer could never arrive. Refuse at once instead of hanging.
+        raise ProtocolError(INVALID_REQUEST, f"This call needs to ask the user ({message.get('method')}), which "
+                                            "the HTTP+SSE transport cannot carry; use Streamable HTTP at /mcp.")
+
+    def is_cancelled(self) -> bool:
+        if self.request_id is None:
+            return False
+        return request_is_cancelled(scope=self.session_id, request_id=self.request_id)
+
+
+class SseMessageView(_SseView):
+    """POST: one JSON-RPC message for a session; 202, the answer goes to the stream."""
+
+    parser_classes = []  # the raw body goes to the protocol layer
+
+    def post(self, request, slug: str | None = None):
+        session_id = request.query_params.get("session_id", "")
+        session = sse_session_get(session_id=session_id)
+        if (session is None or session.principal != principal_key(request.auth)
+                or session.endpoint != (slug or "")):
+            return _gone()
+        if not sse_session_is_listening(session_id=session_id):
+            sse_session_close(session_id=session_id)  # its stream died without cleaning up
+            return _gone()
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return _error(415, "Send the message as JSON with 'Content-Type: application/json'.")
+        try:
+            body = request._request.body
+        except RequestDataTooBig:
+            body = None
+        if body is None or len(body) > settings.MCP_MAX_BODY_BYTES:
+            return _error(413, f"Message is larger than {settings.MCP_MAX_BODY_BYTES} bytes.")
+        if json_depth(body) > settings.MCP_MAX_JSON_DEPTH:
+            return _error(400, f"The JSON body is nested deeper than {settings.MCP_MAX_JSON_DEPTH} levels.")
+        return self._dispatch_message(request, session, body)
+
+    def _dispatch_message(self, request, session, body: bytes) -> HttpResponse:
+        try:
+            message = parse_message(body)
+        except InvalidMessage as exc:
+            error = error_response(exc.request_id, exc.code, exc.message)
+            if exc.request_id is not None:  # a client waiting for that id hears it on the stream too
+                sse_session_send(session_id=session.session_id, message=error)
+            return JsonResponse(error, status=400)
+        principal = principal_for(credential=request.auth, endpoint=self.endpoint, client_ip=client_ip(request),
+                                  transport=TRANSPORT)
+        _process(message=message, session=session, principal=principal, endpoint=self.endpoint,
+                 headers=request.headers, correlation_id=request.request_id)
+        return HttpResponse(status=202)
+
+
+def _process(*, message, session, principal, endpoint, headers, correlation_id) -> None:
+    """Run one message through the dispatcher and put its answer on the session's stream."""
+    session_id = session.session_id
+    request_id = message.id if isinstance(message, Request) else None
+    outcome = get_dispatcher(endpoint).handle(
+        message, headers=headers, session=session.state,
+        outbound=_StreamOutbound(session_id=session_id, request_id=request_id),
+        principal=principal, correlation_id=correlation_id)
+    # Store the new state before the answer goes out: the client's next message may need it.
+    if outcome.session_changed and outcome.session is not None:
+        if not sse_session_save_state(session_id=session_id, state=outcome.session):
+            logger.info("SSE session %s… ended while a message was processed", session_id[:8])
+            return
+    if outcome.cancelled_request_id is not None:
+        request_cancel(scope=session_id, request_id=outcome.cancelled_request_id)
+    response = outcome.response
+    if outcome.kind == "listen":
+        response = error_response(outcome.subscription.request_id, METHOD_NOT_FOUND,
+                                  "subscriptions/listen is not available on the HTTP+SSE transport; "
+                                  "use Streamable HTTP at /mcp.")
+    if response is not None and not sse_session_send(session_id=session_id, message=response):
+        logger.warning("SSE session %s…: stream closed before the answer to %s could be delivered",
+                       session_id[:8], json.dumps(response.get("id")))
