@@ -1,0 +1,75 @@
+"""Readiness checks: can this process serve traffic right now?"""
+import logging
+import threading
+
+from django.conf import settings
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+import redis
+
+logger = logging.getLogger("mcp_tools.readiness")
+
+_TIMEOUT_S = 2.0
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+_migrations_applied = False  # once true for this process, stays true
+
+
+def _redis(url: str) -> redis.Redis:
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            client = redis.Redis.from_url(url, socket_connect_timeout=_TIMEOUT_S, socket_timeout=_TIMEOUT_S)
+            _clients[url] = client
+        return client
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def check_redis(url: str) -> None:
+    if url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+        _redis(url).ping()
+        return
+    from kombu import Connection  # another broker (e.g. amqp): let kombu try it once
+
+    with Connection(url, connect_timeout=_TIMEOUT_S) as conn:
+        conn.ensure_connection(max_retries=1)
+
+
+def check_migrations() -> None:
+    global _migrations_applied
+    if _migrations_applied:
+        return
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        names = ", ".join(f"{migration.app_label}.{migration.name}" for migration, _ in plan[:5])
+        raise RuntimeError(f"{len(plan)} unapplied migration(s): {names}")
+    _migrations_applied = True
+
+
+def readiness_checks() -> dict[str, str]:
+    """{check name: "ok" or "failed: <ExceptionClass>"}; details go to the log, not to the caller."""
+    checks = {"database": check_database}
+    if settings.REDIS_URL:
+        checks["redis"] = lambda: check_redis(settings.REDIS_URL)
+    if settings.CELERY_BROKER_URL and settings.CELERY_BROKER_URL != settings.REDIS_URL:
+        checks["broker"] = lambda: check_redis(settings.CELERY_BROKER_URL)
+    checks["migrations"] = check_migrations
+    results = {}
+    for name, check in checks.items():
+        if name == "migrations" and results.get("database") != "ok":
+            results[name] = "skipped: database unavailable"
+            continue
+        try:
+            check()
+        except Exception as exc:
+            logger.warning("Readiness check %s failed: %s", name, exc)
+            results[name] = f"failed: {type(exc).__name__}"
+        else:
+            results[name] = "ok"
+    return results
