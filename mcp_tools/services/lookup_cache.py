@@ -1,0 +1,133 @@
+"""Per-process caches of token and tool rows, invalidated across processes by generation numbers in Redis.
+
+Every cached lookup first reads the kind's generation (``mcp:gen:tools`` / ``mcp:gen:tokens``, one
+GET); the process's entries are only used while that value equals the one they were built under.
+Every change bumps it: the service functions, ``post_save``/``post_delete``/``m2m_changed`` receivers
+(mcp_tools/signals.py), and every ``QuerySet.update()`` on these models (which no signal sees). A bump
+happens at once and again after the surrounding transaction commits, so a row re-read by another
+process before the commit cannot stay cached.
+
+Generations are random values, not counters: if Redis loses its data, the new value differs from
+every cached one. When Redis cannot be read, lookups go to the database uncached and the process's
+entries are dropped, so nothing cached before an outage survives it. Entries also expire after
+``MCP_LOOKUP_CACHE_TTL_S`` (default 60 s), a bound for the one case no generation can cover: a change
+made while Redis was unreachable. ``MCP_LOOKUP_CACHE=off`` turns the caches off.
+"""
+import copy
+import logging
+import secrets
+import threading
+import time
+from typing import Callable
+
+from django.conf import settings
+from django.db import transaction
+import redis
+
+logger = logging.getLogger(__name__)
+
+TOOLS = "tools"
+TOKENS = "tokens"
+KINDS = (TOOLS, TOKENS)
+_MAX_ENTRIES = 20_000
+_RETRY_AFTER_FAILURE_S = 1.0
+_lock = threading.Lock()
+_client: redis.Redis | None = None
+_client_url = ""
+_down_until = 0.0
+# kind -> (generation, {key: (stored_at, value)})
+_caches: dict[str, tuple[str | None, dict]] = {kind: (None, {}) for kind in KINDS}
+
+
+def _gen_key(kind: str) -> str:
+    return f"mcp:gen:{kind}"
+
+
+def _enabled() -> bool:
+    return bool(getattr(settings, "REDIS_URL", "")) and getattr(settings, "MCP_LOOKUP_CACHE", True)
+
+
+def _redis() -> redis.Redis:
+    global _client, _client_url
+    url = settings.REDIS_URL
+    if _client is None or _client_url != url:
+        with _lock:
+            if _client is None or _client_url != url:
+                _client = redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.25)
+                _client_url = url
+    return _client
+
+
+def _current_generation(kind: str) -> str | None:
+    """The kind's generation, or None when Redis cannot say (then nothing may be served from cache)."""
+    global _down_until
+    if not _enabled() or time.monotonic() < _down_until:
+        return None
+    try:
+        client = _redis()
+        value = client.get(_gen_key(kind))
+        if value is None:
+            client.set(_gen_key(kind), secrets.token_hex(8), nx=True)
+            value = client.get(_gen_key(kind))
+    except redis.RedisError:
+        _down_until = time.monotonic() + _RETRY_AFTER_FAILURE_S
+        lookup_cache_clear()
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def cached_lookup(*, kind: str, key, load: Callable):
+    """``load()`` through the kind's cache; None results are not cached. Returns a copy per call."""
+    generation = _current_generation(kind)
+    if generation is None:
+        return load()
+    ttl = getattr(settings, "MCP_LOOKUP_CACHE_TTL_S", 60)
+    now = time.monotonic()
+    cached_generation, entries = _caches[kind]
+    if cached_generation == generation:
+        hit = entries.get(key)
+        if hit is not None and now - hit[0] < ttl:
+            return copy.copy(hit[1])
+    else:
+        entries = {}
+        with _lock:
+            _caches[kind] = (generation, entries)
+    value = load()
+    if value is not None:
+        if len(entries) >= _MAX_ENTRIES:
+            entries.clear()
+        entries[key] = (now, copy.copy(value))
+    return value
+
+
+def cached_entry_update(*, kind: str, key, **fields) -> None:
+    """Change attributes of this process's cached entry (e.g. last_used_at) without invalidating others."""
+    hit = _caches[kind][1].get(key)
+    if hit is not None:
+        for name, value in fields.items():
+            setattr(hit[1], name, value)
+
+
+def lookup_cache_clear() -> None:
+    """Drop this process's entries (they are rebuilt from the database)."""
+    with _lock:
+        for kind in KINDS:
+            _caches[kind] = (None, {})
+
+
+def _bump_now(kinds) -> None:
+    lookup_cache_clear()
+    if not _enabled():
+        return
+    try:
+        _redis().mset({_gen_key(kind): secrets.token_hex(8) for kind in kinds})
+    except redis.RedisError as exc:
+        logger.warning("Could not bump lookup cache generations %s: %s", ",".join(kinds), exc)
+
+
+def lookup_cache_bump(*kinds: str) -> None:
+    """Invalidate ``kinds`` (default: all) in every process, now and again when the transaction commits."""
+    kinds = kinds or KINDS
+    _bump_now(kinds)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _bump_now(kinds))

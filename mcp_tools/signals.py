@@ -1,0 +1,27 @@
+"""Cache invalidation only: any change to a tool, token, token grant or MCP endpoint bumps the lookup caches.
+
+No business logic here. ``QuerySet.update()`` sends no signal: code that uses it bumps itself
+(see mcp_tools/services/lookup_cache.py).
+"""
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from .models import ApiToken, McpEndpoint, Tool
+from .services.lookup_cache import TOKENS, TOOLS, lookup_cache_bump
+
+
+@receiver(post_save, sender=Tool, dispatch_uid="mcp_lookup_cache_tool_saved")
+@receiver(post_delete, sender=Tool, dispatch_uid="mcp_lookup_cache_tool_deleted")
+@receiver(post_save, sender=McpEndpoint, dispatch_uid="mcp_lookup_cache_endpoint_saved")
+@receiver(post_delete, sender=McpEndpoint, dispatch_uid="mcp_lookup_cache_endpoint_deleted")
+@receiver(m2m_changed, sender=McpEndpoint.tools.through, dispatch_uid="mcp_lookup_cache_endpoint_tools")
+def _tools_changed(**kwargs):
+    # A deleted tool also drops its grant rows without a signal: tokens are invalidated too.
+    lookup_cache_bump(TOOLS, TOKENS)
+
+
+@receiver(post_save, sender=ApiToken, dispatch_uid="mcp_lookup_cache_token_saved")
+@receiver(post_delete, sender=ApiToken, dispatch_uid="mcp_lookup_cache_token_deleted")
+@receiver(m2m_changed, sender=ApiToken.allowed_tools.through, dispatch_uid="mcp_lookup_cache_token_tools")
+def _tokens_changed(**kwargs):
+    lookup_cache_bump(TOKENS)
