@@ -7,3 +7,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_project.settings")
 app = Celery("mcp_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Request id carried into tasks, task outcome metrics, worker metrics in multiprocess mode.
+import mcp_tools.celery_signals  # noqa: E402,F401

@@ -4,7 +4,9 @@ With no configuration the product runs embedded: a SQLite file under var/ and
 Celery tasks executed in-process. Set DATABASE_URL and REDIS_URL (or
 CELERY_BROKER_URL) to use Postgres, Redis and real Celery workers.
 """
+import ipaddress
 import logging
+import re
 import secrets
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
+from .readonly_db import readonly_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MCP_VAR_DIR", str(BASE_DIR / "var")))
@@ -54,6 +57,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "oauth2_provider",
+    "corsheaders",
+    "django_prometheus",
     "mcp_tools",
     "tickets",
     "notifications",
@@ -61,15 +67,22 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "mcp_tools.middleware.RequestIdMiddleware",
+    # Right after the request id, so requests refused by the middleware below are logged too.
+    "mcp_tools.access_log.AccessLogMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "mcp_tools.security_middleware.EndpointIpAllowListMiddleware",
+    "mcp_tools.security_middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "mcp_project.urls"
@@ -103,9 +116,26 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# sql_query tools run through this alias: a dedicated read-only role on Postgres
+# (created by `manage.py setup_readonly_role`), the SQLite file opened read-only when embedded.
+MCP_SQL_READONLY_ALIAS = "tools_readonly"
+MCP_SQL_READONLY_ROLE = env_str("MCP_SQL_READONLY_ROLE", "mcp_readonly")
+# Tables the read-only role may SELECT from; nothing else is granted.
+MCP_SQL_READONLY_TABLES = env_list("MCP_SQL_READONLY_TABLES", ["users", "products", "orders"])
+# Upper bound for any statement of the read-only role (each tool's own timeout applies below it).
+MCP_SQL_STATEMENT_TIMEOUT_MS = env_int("MCP_SQL_STATEMENT_TIMEOUT_MS", 30_000, minimum=100)
+DATABASES[MCP_SQL_READONLY_ALIAS] = readonly_database(
+    default=DATABASES["default"], database_url=DATABASE_URL, readonly_url=env_str("MCP_SQL_READONLY_URL"),
+    role=MCP_SQL_READONLY_ROLE, password=env_str("MCP_SQL_READONLY_PASSWORD"),
+    statement_timeout_ms=MCP_SQL_STATEMENT_TIMEOUT_MS,
+    conn_max_age=env_int("MCP_SQL_READONLY_CONN_MAX_AGE", 60, minimum=0),
+)
+
 REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
 CELERY_EMBEDDED = not CELERY_BROKER_URL
+if CELERY_EMBEDDED:
+    CELERY_BROKER_URL = "memory://"  # never used: tasks run eagerly in-process
 CELERY_TASK_ALWAYS_EAGER = CELERY_EMBEDDED
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
@@ -121,9 +151,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's Redis cache with one shared client and pool per process (see mcp_tools/cache_backend.py).
+    CACHES = {"default": {"BACKEND": "mcp_tools.cache_backend.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Per-process token/tool lookup caches, invalidated through Redis (mcp_tools/services/lookup_cache.py);
+# without REDIS_URL they are off. The TTL bounds staleness only for changes made while Redis was down.
+MCP_LOOKUP_CACHE = env_bool("MCP_LOOKUP_CACHE", True)
+MCP_LOOKUP_CACHE_TTL_S = env_int("MCP_LOOKUP_CACHE_TTL_S", 60, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -157,10 +192,47 @@ REST_FRAMEWORK = {
 # Largest request body the MCP and REST endpoints accept (413 beyond it).
 MCP_MAX_BODY_BYTES = env_int("MCP_MAX_BODY_BYTES", 1_000_000, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MCP_MAX_BODY_BYTES
+# Deepest nesting of arrays/objects a JSON body may have (400 beyond it): deep nesting costs
+# recursion in every layer that walks the arguments (schema validation, redaction, rendering).
+MCP_MAX_JSON_DEPTH = env_int("MCP_MAX_JSON_DEPTH", 64, minimum=4)
 # Header carrying an API key, besides "Authorization: Bearer".
 MCP_API_KEY_HEADER = env_str("MCP_API_KEY_HEADER", "X-API-Key")
+# Calls per caller (API token) when the token sets no rate_limit of its own, e.g. 100/m; "" for none.
+# Tools may add their own limit (Tool.rate_limit). Counters live in the default cache (Redis when
+# REDIS_URL is set, shared by all processes). If it is down, read-only tools run, others are refused.
+MCP_DEFAULT_RATE_LIMIT = env_str("MCP_DEFAULT_RATE_LIMIT", "100/m")
+if MCP_DEFAULT_RATE_LIMIT and not re.fullmatch(r"\d+/\d*[smhd]", MCP_DEFAULT_RATE_LIMIT):
+    raise ImproperlyConfigured(f"MCP_DEFAULT_RATE_LIMIT must look like 100/m, 10/s or 5/10m, got "
+                               f"{MCP_DEFAULT_RATE_LIMIT!r}")
+RATELIMIT_USE_CACHE = "default"
+# Admin login attempts per client IP and per username (429 beyond it); "" disables the throttle.
+MCP_ADMIN_LOGIN_RATE_LIMIT = env_str("MCP_ADMIN_LOGIN_RATE_LIMIT", "5/m")
+if MCP_ADMIN_LOGIN_RATE_LIMIT and not re.fullmatch(r"\d+/\d*[smhd]", MCP_ADMIN_LOGIN_RATE_LIMIT):
+    raise ImproperlyConfigured(f"MCP_ADMIN_LOGIN_RATE_LIMIT must look like 5/m, got {MCP_ADMIN_LOGIN_RATE_LIMIT!r}")
 # Default per-call timeout when a tool does not set one.
 MCP_DEFAULT_TOOL_TIMEOUT_S = env_int("MCP_DEFAULT_TOOL_TIMEOUT_S", 30, minimum=1)
+# HTTP+SSE transport (MCP 2024-11-05, /mcp/sse): seconds between keep-alive comments on an idle stream.
+MCP_SSE_PING_INTERVAL_S = env_int("MCP_SSE_PING_INTERVAL_S", 15, minimum=1)
+# --- MCP Streamable HTTP (/mcp and admin-defined /mcp/<slug>), both protocol eras ---
+# Browser origins allowed to call the MCP endpoints (403 otherwise); requests without an Origin
+# header (non-browser clients) pass. An entry without a port allows any port of that host.
+# The Host header is checked by Django against DJANGO_ALLOWED_HOSTS (400 otherwise).
+MCP_ALLOWED_ORIGINS = env_list("MCP_ALLOWED_ORIGINS", ["http://localhost", "http://127.0.0.1", "http://[::1]"])
+# Items per page of tools/list, resources/list, prompts/list (cursor pagination).
+MCP_PAGE_SIZE = env_int("MCP_PAGE_SIZE", 50, minimum=1)
+# A handshake-era session unused this long is gone (404); DELETE ends one at once.
+MCP_SESSION_IDLE_S = env_int("MCP_SESSION_IDLE_S", 24 * 3600, minimum=60)
+# Calls that may stream (tools/call, prompts/get, resources/read) run on one bounded pool per process
+# while the request thread streams their SSE events; beyond it a call gets 503 + Retry-After.
+# Keep it BELOW gunicorn's threads (GUNICORN_THREADS, 8): a stream waiting for the client's answer
+# holds a gunicorn thread, and the answer arrives as another POST that needs a free one.
+MCP_STREAM_WORKERS = env_int("MCP_STREAM_WORKERS", 4, minimum=1)
+# How long a handshake-era call waits for the client's answer (elicitation, sampling).
+MCP_CLIENT_REQUEST_TIMEOUT_S = env_int("MCP_CLIENT_REQUEST_TIMEOUT_S", 120, minimum=1)
+# Sent to clients as the server's instructions on /mcp (an endpoint has its own).
+MCP_INSTRUCTIONS = env_str("MCP_INSTRUCTIONS")
+# TEST ONLY: serve the conformance suite's fixtures without authentication at /mcp/conformance.
+MCP_CONFORMANCE_FIXTURES = env_bool("MCP_CONFORMANCE_FIXTURES", False)
 
 # Without a mail server configured, e-mails are printed to the console.
 EMAIL_BACKEND = env_str(
@@ -178,15 +250,22 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "mcp@localhost")
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in logging.getLevelNamesMapping():
     raise ImproperlyConfigured(f"LOG_LEVEL must be a logging level name, got {LOG_LEVEL!r}")
+# json: one JSON object per line (production); plain: readable text for a terminal.
+LOG_FORMAT = env_str("LOG_FORMAT", "json").lower()
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "mcp_tools.middleware.RequestIdLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "mcp_tools.log_format.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+        # Secret-looking values (password=..., Bearer ..., mcp_ tokens) are scrubbed from the output.
+        "console": {"class": "mcp_tools.log_redaction.RedactingStreamHandler", "formatter": LOG_FORMAT,
+                    "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
@@ -205,5 +284,81 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 MCP_WEBHOOK_SECRET = env_str("MCP_WEBHOOK_SECRET") or SECRET_KEY
 # A notification left in 'sending' longer than this (its worker died) may be retried.
 NOTIFICATION_LEASE_S = env_int("NOTIFICATION_LEASE_S", 300, minimum=1)
+# Temporary delivery failures are retried after base * 2**(attempt-1) seconds (capped), up to the max attempts.
+NOTIFICATION_RETRY_BASE_S = env_int("NOTIFICATION_RETRY_BASE_S", 30, minimum=0)
+NOTIFICATION_RETRY_MAX_S = env_int("NOTIFICATION_RETRY_MAX_S", 3600, minimum=1)
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 6, minimum=1)
+# A notification still 'queued' this long after it was due lost its message: the sweeper enqueues it again.
+NOTIFICATION_STALE_S = env_int("NOTIFICATION_STALE_S", 600, minimum=1)
+# Async tool runs (MCP tasks): how long results are kept, and how often clients should poll.
+MCP_TASK_TTL_S = env_int("MCP_TASK_TTL_S", 3600, minimum=1)
+MCP_TASK_MAX_TTL_S = env_int("MCP_TASK_MAX_TTL_S", 7 * 24 * 3600, minimum=1)
+MCP_TASK_POLL_INTERVAL_MS = env_int("MCP_TASK_POLL_INTERVAL_MS", 1000, minimum=100)
+if MCP_TASK_TTL_S > MCP_TASK_MAX_TTL_S:
+    raise ImproperlyConfigured("MCP_TASK_TTL_S must not exceed MCP_TASK_MAX_TTL_S")
+
+# Periodic jobs, run by `celery -A mcp_project beat`.
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-notifications": {"task": "notifications.tasks.requeue_stale_notifications", "schedule": 60.0},
+    "cleanup-expired-tasks": {"task": "mcp_tools.tasks.cleanup_expired_tasks", "schedule": 300.0},
+    "prune-audit-events": {"task": "mcp_tools.audit_retention.prune_audit_events", "schedule": 3600.0},
+}
+CELERY_IMPORTS = ["mcp_tools.audit_retention"]
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Publishing gives up quickly when the broker is down (the caller gets a clear error, the sweeper re-sends).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # Base URL the demo's internal-API tools (crm_lookup, billing_invoice) call.
 MCP_DEMO_API_BASE = env_str("MCP_DEMO_API_BASE", "http://127.0.0.1:8000")
+
+# --- Operations: metrics, audit retention ---------------------------------------------------
+# /metrics is served only to these addresses/CIDRs, or to a request bearing METRICS_TOKEN.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1/32", "::1/128"])
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(cidr, strict=False) for cidr in METRICS_ALLOWED_IPS]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS must be IP addresses or CIDR ranges: {exc}") from None
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 24 characters long")
+# A Celery worker serves its processes' metrics on this port (0: off); bind address beside it.
+CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0, minimum=0)
+CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "127.0.0.1")
+# Audit events older than this many days are deleted by `prune_audit` / the beat job (0: keep forever).
+MCP_AUDIT_RETENTION_DAYS = env_int("MCP_AUDIT_RETENTION_DAYS", 90, minimum=0)
+# Where the beat job archives pruned events as JSON lines before deleting them (empty: no archive).
+MCP_AUDIT_ARCHIVE_DIR = env_str("MCP_AUDIT_ARCHIVE_DIR")
+
+# OAuth 2.1: django-oauth-toolkit is the bundled authorization server; this
+# server is the resource. Public URL of this server (scheme://host[:port]) used
+# as the token audience; derived from each request when empty.
+MCP_PUBLIC_URL = env_str("MCP_PUBLIC_URL")
+MCP_OAUTH_REQUIRE_AUDIENCE = env_bool("MCP_OAUTH_REQUIRE_AUDIENCE", True)
+MCP_OAUTH_DEFAULT_SCOPES = env_list("MCP_OAUTH_DEFAULT_SCOPES", [])
+LOGIN_URL = "/admin/login/"
+OAUTH2_PROVIDER = {
+    "SCOPES_BACKEND_CLASS": "mcp_tools.oauth.ToolScopes",
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("MCP_OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=60),
+    "ROTATE_REFRESH_TOKEN": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "MCP tool server",
+}
+
+# CORS for browser-based clients: only these origins (the seed's allow_origins); none by default.
+CORS_ALLOWED_ORIGINS = env_list("MCP_CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/(mcp|o|\.well-known)(/.*)?$"
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-api-key", "mcp-session-id", "mcp-protocol-version",
+                      "mcp-method", "mcp-name", "last-event-id", "x-request-id"]
+CORS_EXPOSE_HEADERS = ["mcp-session-id", "www-authenticate", "x-request-id", "retry-after"]
+# Agent traffic (/mcp…, /o/…) only from these CIDR ranges (the seed's ALLOWED_IPS); empty allows all.
+MCP_ALLOWED_IPS = env_list("MCP_ALLOWED_IPS", [])
+for _cidr in MCP_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"MCP_ALLOWED_IPS: {_cidr!r} is not an IP address or CIDR range") from None

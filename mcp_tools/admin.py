@@ -1,8 +1,12 @@
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from .audit_export import AuditCsvExportMixin
+from .admin_login import throttle_admin_login
 from .forms import ApiTokenAdminForm, ToolAdminForm
-from .models import ApiToken, AuditEvent, Prompt, Resource, Tool, ToolRevision
+from .models import ApiToken, AuditEvent, McpEndpoint, McpSession, Prompt, Resource, Tool, ToolRevision, ToolTask
+from .kinds.base import get_kind
+from .services.secret_config import config_masked
 from .services.tokens import token_assign_secret, token_revoke
 from .services.tools import tool_save, tools_set_enabled
 
@@ -36,6 +40,13 @@ class ToolAdmin(admin.ModelAdmin):
         ("Governance", {"fields": ("rate_limit", "requires_confirmation", "sensitive_fields")}),
         ("History", {"fields": ("version", "created_at", "updated_at")}),
     )
+
+    def get_object(self, request, object_id, from_field=None):
+        tool = super().get_object(request, object_id, from_field)
+        if tool is not None and not self.has_change_permission(request, tool):
+            # View-only staff see the config read-only: never with its upstream secrets.
+            tool.config = config_masked(get_kind(tool.kind), tool.config or {})
+        return tool
 
     def save_model(self, request, obj, form, change):
         tool_save(tool=obj, changed_by=request.user)
@@ -91,7 +102,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
     list_display = ("created_at", "tool_name", "outcome", "error_code", "token_prefix", "transport",
                     "duration_ms", "client_ip", "request_id")
     list_filter = ("outcome", "tool_name", "transport", "token", "created_at")
@@ -113,6 +124,28 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(ToolTask)
+class ToolTaskAdmin(admin.ModelAdmin):
+    """Async tool runs, read-only (arguments are not shown: the audit log keeps a redacted copy)."""
+
+    list_display = ("id", "tool_name", "status", "token", "user", "attempts", "created_at", "finished_at",
+                    "expires_at")
+    list_filter = ("status", "tool_name", "created_at")
+    search_fields = ("id", "tool_name", "request_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("token", "user")
+    exclude = ("arguments",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "arguments"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Resource)
 class ResourceAdmin(admin.ModelAdmin):
     list_display = ("uri", "name", "mime_type", "enabled", "updated_at")
@@ -127,6 +160,44 @@ class PromptAdmin(admin.ModelAdmin):
     search_fields = ("name", "title", "description")
 
 
+@admin.register(McpEndpoint)
+class McpEndpointAdmin(admin.ModelAdmin):
+    """Named MCP servers at /mcp/<slug>: which tools, resources and prompts, and whether a token is needed."""
+
+    list_display = ("__str__", "name", "requires_auth", "all_tools", "enabled", "updated_at")
+    list_editable = ("enabled",)
+    list_filter = ("requires_auth", "enabled")
+    search_fields = ("slug", "name", "description")
+    filter_horizontal = ("tools", "resources", "prompts")
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "description", "instructions", "enabled", "requires_auth")}),
+        ("Tools", {"fields": ("all_tools", "tools"),
+                   "description": "Callers still only see the tools their own token allows."}),
+        ("Resources and prompts", {"fields": ("all_resources", "resources", "all_prompts", "prompts")}),
+    )
+
+
+@admin.register(McpSession)
+class McpSessionAdmin(admin.ModelAdmin):
+    """Handshake-era MCP sessions, read-only; delete one to end it at once."""
+
+    list_display = ("id", "endpoint", "principal", "client_name", "protocol_version", "created_at",
+                    "last_seen_at", "ended_at")
+    list_filter = ("endpoint", "protocol_version", "ended_at")
+    search_fields = ("id", "client_name", "principal")
+    exclude = ("state",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "state"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 admin.site.site_header = "MCP tool server"
 admin.site.site_title = "MCP tool server"
 admin.site.index_title = "Tools, tokens and the audit trail"
+throttle_admin_login(admin.site)

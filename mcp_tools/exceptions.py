@@ -29,6 +29,13 @@ class NotPermitted(InvocationError):
     code = "not_permitted"
 
 
+class NotConfirmed(InvocationError):
+    """The tool asks for confirmation and the user declined or cancelled."""
+
+    outcome = "denied"
+    code = "not_confirmed"
+
+
 class InvalidArguments(InvocationError):
     outcome = "invalid"
     code = "invalid_arguments"
@@ -64,3 +71,17 @@ class ServiceUnavailable(InvocationError):
 
 class AuthenticationFailed(Exception):
     """A credential was missing, malformed, unknown, expired or revoked."""
+
+
+class TaskNotFound(InvocationError):
+    """No such task for this caller (another caller's task is reported the same way)."""
+
+    outcome = "invalid"
+    code = "task_not_found"
+
+
+class TaskNotCancellable(InvocationError):
+    """The task already finished (completed, failed or cancelled)."""
+
+    outcome = "invalid"
+    code = "task_terminal"

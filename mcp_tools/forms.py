@@ -6,6 +6,7 @@ from django import forms
 from .kinds.base import get_kind, kind_choices
 from .models import ApiToken, Tool
 from .services.schemas import input_schema_problems, instance_problems, schema_problems
+from .services.secret_config import config_masked, config_unmasked
 
 ANNOTATION_KEYS = {"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
 
@@ -19,6 +20,9 @@ class ToolAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "kind" in self.fields:
             self.fields["kind"] = forms.ChoiceField(choices=kind_choices(), help_text=self.fields["kind"].help_text)
+        if self.instance.pk and isinstance(self.instance.config, dict):
+            # Upstream secrets are never sent back to the browser; the mask keeps the stored value.
+            self.initial["config"] = config_masked(get_kind(self.instance.kind), self.instance.config)
 
     def clean_input_schema(self):
         schema = self.cleaned_data["input_schema"]
@@ -60,6 +64,8 @@ class ToolAdminForm(forms.ModelForm):
         cleaned = super().clean()
         kind = get_kind(cleaned.get("kind") or "")
         config = cleaned.get("config") or {}
+        if kind is not None and isinstance(config, dict) and self.instance.pk:
+            config = cleaned["config"] = config_unmasked(kind, config, self.instance.config or {})
         if kind is not None:
             if not isinstance(config, dict):
                 self.add_error("config", "The configuration must be a JSON object.")

@@ -136,6 +136,9 @@ class AuditEvent(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     protocol_version = models.CharField(max_length=16, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    confirmation = models.CharField(
+        max_length=16, blank=True,
+        help_text="The user's answer when the tool asked for confirmation: accept, decline or cancel.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -182,3 +185,134 @@ class Prompt(models.Model):
 
     def __str__(self):
         return self.name
+
+
+def _new_task_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+class ToolTask(models.Model):
+    """One asynchronous tool run (an MCP task): queued by the pipeline, run by a Celery worker.
+
+    ``arguments`` holds the real arguments only until a worker takes the task (the
+    audit event keeps a redacted copy). ``result`` is the tool's result, or None.
+    Rows are deleted by the cleanup job once ``expires_at`` has passed.
+    """
+
+    class Status(models.TextChoices):
+        WORKING = "working", "Working"
+        INPUT_REQUIRED = "input_required", "Input required"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    id = models.CharField(primary_key=True, max_length=64, default=_new_task_id, editable=False)
+    tool = models.ForeignKey(Tool, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tool_name = models.CharField(max_length=128)
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WORKING, db_index=True)
+    status_message = models.CharField(max_length=500, blank=True)
+    arguments = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, blank=True, help_text="Audit outcome of the finished run.")
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    transport = models.CharField(max_length=32, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    protocol_version = models.CharField(max_length=16, blank=True)
+    ttl_s = models.PositiveIntegerField()
+    poll_interval_ms = models.PositiveIntegerField(default=1000)
+    expires_at = models.DateTimeField(db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["token", "created_at"], name="task_token_time")]
+
+    def __str__(self):
+        return f"{self.tool_name} task {self.id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+ENDPOINT_SLUG_VALIDATOR = RegexValidator(
+    r"^(?!(v1|sse|messages|conformance)$)[a-z0-9][a-z0-9_-]{0,63}$",
+    "Use 1-64 lowercase letters, digits, '-' or '_' (v1, sse, messages and conformance are taken).",
+)
+
+
+class McpEndpoint(models.Model):
+    """A named MCP server at /mcp/<slug>: a chosen set of tools, resources and prompts.
+
+    The default endpoint /mcp needs no row: it serves every tool the caller's token may use.
+    """
+
+    slug = models.CharField(max_length=64, unique=True, validators=[ENDPOINT_SLUG_VALIDATOR],
+                            help_text="Served at /mcp/<slug>.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="For administrators; not sent to clients.")
+    instructions = models.TextField(blank=True, help_text="Sent to MCP clients as the server's instructions.")
+    all_tools = models.BooleanField(default=False, help_text="Serve every tool the caller's token may use.")
+    tools = models.ManyToManyField(Tool, blank=True, related_name="mcp_endpoints")
+    all_resources = models.BooleanField(default=False)
+    resources = models.ManyToManyField(Resource, blank=True, related_name="mcp_endpoints")
+    all_prompts = models.BooleanField(default=False)
+    prompts = models.ManyToManyField(Prompt, blank=True, related_name="mcp_endpoints")
+    requires_auth = models.BooleanField(
+        default=True, help_text="Off: anyone who can reach the server may call the tools listed here.")
+    enabled = models.BooleanField(default=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = "MCP endpoint"
+
+    def __str__(self):
+        return f"/mcp/{self.slug}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if not self.requires_auth and self.all_tools:
+            raise ValidationError({"all_tools": "An endpoint without authentication must list its tools "
+                                                "one by one; 'all tools' would publish every tool."})
+
+
+class McpSession(models.Model):
+    """A handshake-era (2025-03-26 .. 2025-11-25) MCP session, visible to every worker.
+
+    ``state`` is the protocol layer's SessionState. A session belongs to the credential that
+    opened it (``principal``; empty on an endpoint without authentication); ``ended_at`` is set
+    by DELETE, after which the id answers 404.
+    """
+
+    id = models.CharField(primary_key=True, max_length=64, editable=False)
+    endpoint = models.CharField(max_length=64, blank=True, help_text="Endpoint slug; empty for /mcp.")
+    principal = models.CharField(max_length=80, blank=True, help_text="Who opened it, e.g. 'api-token:12'.")
+    state = models.JSONField(default=dict)
+    protocol_version = models.CharField(max_length=16, blank=True)
+    client_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        verbose_name = "MCP session"
+
+    def __str__(self):
+        return f"{self.id[:8]}… ({self.client_name or 'client'}, {self.protocol_version})"

@@ -43,6 +43,46 @@ class SlowKind(HandlerKind):
         raise ToolTimeout(f"The tool did not finish within {context.timeout_s:g}s.")
 
 
+def pytest_collection_modifyitems(items):
+    """A test that may use the database may also use the read-only alias sql_query tools run through.
+
+    In tests that alias mirrors the test database (as another user); Django refuses connections to
+    aliases a test did not declare, even from the live server's thread, so declare it for every test.
+    """
+    alias = settings.MCP_SQL_READONLY_ALIAS
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None and not {"db", "transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
+            continue
+        args, kwargs = (marker.args, dict(marker.kwargs)) if marker else ((), {})
+        if len(args) > 2 or kwargs.get("databases") == "__all__":
+            continue
+        kwargs["databases"] = sorted(set(kwargs.get("databases") or ["default"]) | {alias})
+        item.add_marker(pytest.mark.django_db(*args, **kwargs))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, plus the read-only role sql_query tools run as (granted on it)."""
+    from mcp_tools.services.readonly_role import readonly_role_setup
+
+    with django_db_blocker.unblock():
+        readonly_role_setup()
+    yield
+    # The read-only alias keeps its connection open (CONN_MAX_AGE): close it so the test database can be dropped.
+    from django.db import connections
+
+    connections[settings.MCP_SQL_READONLY_ALIAS].close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_lookup_caches():
+    """Rows rolled back or flushed between tests send no signal: start each test with cold lookup caches."""
+    from mcp_tools.services.lookup_cache import lookup_cache_bump
+
+    lookup_cache_bump()
+
+
 @pytest.fixture
 def demo(transactional_db, live_server):
     """The seed's demo data, with the internal-API tools pointed at the live server."""

@@ -6,6 +6,12 @@ import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mcp_tools")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
+# The product default (100 calls a minute per token) would throttle long test modules that reuse one
+# token; the rate-limit tests set their own limits.
+os.environ.setdefault("MCP_DEFAULT_RATE_LIMIT", "100000/m")
+os.environ.setdefault("MCP_ADMIN_LOGIN_RATE_LIMIT", "100000/m")  # tests that log in often; see tests/security
+# Short notification retry backoff, for this process and the test worker processes alike.
+os.environ.setdefault("NOTIFICATION_RETRY_BASE_S", "1")
 
 from mcp_project.settings import *  # noqa: E402,F401,F403
 

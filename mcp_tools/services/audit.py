@@ -18,12 +18,42 @@ def redact(value, extra_names: frozenset[str] = frozenset()):
     """Copy of ``value`` with every secret-looking or admin-marked field replaced."""
     if isinstance(value, dict):
         return {
-            key: REDACTED if (SECRET_NAME.search(str(key)) or key in extra_names) else redact(item, extra_names)
+            _storable(key): REDACTED if (SECRET_NAME.search(str(key)) or key in extra_names)
+            else redact(item, extra_names)
             for key, item in value.items()
         }
     if isinstance(value, list):
         return [redact(item, extra_names) for item in value]
-    return value
+    return _storable(value)
+
+
+def _storable(value):
+    """Postgres text and jsonb cannot hold NUL characters: store U+FFFD instead."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+def secret_values(value, extra_names: frozenset[str] = frozenset(), _inside_secret: bool = False) -> set[str]:
+    """Every string (or number) value stored under a secret-looking or admin-marked field of ``value``."""
+    found = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found |= secret_values(item, extra_names,
+                                   _inside_secret or bool(SECRET_NAME.search(str(key)) or key in extra_names))
+    elif isinstance(value, list):
+        for item in value:
+            found |= secret_values(item, extra_names, _inside_secret)
+    elif _inside_secret and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        text = str(value)
+        if len(text) >= 3:  # replacing "1" or "" everywhere would garble the message, not protect anything
+            found.add(text)
+    return found
+
+
+def redact_text(text: str, arguments, sensitive_fields=()) -> str:
+    """``text`` (an error message) without any secret value taken from ``arguments``."""
+    for secret in sorted(secret_values(arguments, frozenset(sensitive_fields or ())), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def audit_arguments(arguments, sensitive_fields=()) -> tuple[object, int]:
@@ -42,24 +72,26 @@ def audit_arguments(arguments, sensitive_fields=()) -> tuple[object, int]:
 def audit_record(*, tool, tool_name: str, caller, outcome: str, arguments, error_code: str = "",
                  error_message: str = "", duration_ms: float, request_id: str, task_id: str = "",
                  method: str = "tools/call") -> AuditEvent:
-    stored, size = audit_arguments(arguments, getattr(tool, "sensitive_fields", ()))
-    token = caller.token
+    sensitive = getattr(tool, "sensitive_fields", ())
+    stored, size = audit_arguments(arguments, sensitive)
     return AuditEvent.objects.create(
-        token=token,
-        token_prefix=token.prefix if token else "",
-        user=caller.user,
+        token=caller.api_token,
+        token_prefix=caller.label,
+        user=caller.acting_user,
         tool=tool,
-        tool_name=tool_name[:128],
+        tool_name=_storable(tool_name)[:128],
         transport=caller.transport,
         method=method,
         arguments=stored,
         argument_bytes=size,
         outcome=outcome,
         error_code=error_code,
-        error_message=error_message[:2000],
+        # A validation message may quote the value it refused ("'hunter2' is too short").
+        error_message=_storable(redact_text(error_message, arguments, sensitive))[:2000],
         duration_ms=round(duration_ms, 3),
         request_id=request_id,
         client_ip=caller.client_ip,
         protocol_version=caller.protocol_version,
         task_id=task_id,
+        confirmation=getattr(caller, "confirmation", ""),
     )

@@ -16,35 +16,25 @@ from django.db import transaction
 from ..exceptions import (
     InvalidArguments,
     InvocationError,
+    NotConfirmed,
     NotPermitted,
     ToolDisabled,
     ToolError,
     UnknownTool,
 )
 from ..kinds.base import InvocationContext, get_kind
-from ..models import ApiToken, Tool
+from ..models import TOOL_NAME_VALIDATOR, Tool
 from ..request_context import get_request_id
+from ..observe import invocation_observe
+from .argument_checks import has_nul
 from .audit import audit_record
+from .lookup_cache import TOOLS, cached_lookup
+from .ratelimit import rate_limit_check
 from .schemas import instance_problems
-from .tokens import token_may_use
+from .principals import Caller  # noqa: F401  (re-exported: transports import it from here)
 
 logger = logging.getLogger("mcp_tools.invocation")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling and through which door."""
-
-    token: ApiToken | None = None
-    user: Any = None  # a staff user, for calls made from the admin
-    client_ip: str | None = None
-    transport: str = "rest"
-    protocol_version: str = ""
-
-    def may_use(self, tool: Tool) -> bool:
-        if self.user is not None and self.token is None:
-            return bool(self.user.is_active and self.user.is_superuser)
-        return token_may_use(self.token, tool)
+TOOL_NAME_PATTERN = TOOL_NAME_VALIDATOR.regex
 
 
 @dataclass
@@ -67,7 +57,9 @@ class Invocation:
 def tool_find(*, name: str) -> Tool:
     if not isinstance(name, str) or not name:
         raise InvalidArguments("Give the tool's name as a non-empty string.")
-    tool = Tool.objects.filter(name=name).first()
+    # A name outside the allowed pattern cannot exist: answer without a query (and never send NUL bytes).
+    tool = cached_lookup(kind=TOOLS, key=name, load=lambda: Tool.objects.filter(name=name).first()) \
+        if TOOL_NAME_PATTERN.fullmatch(name) else None
     if tool is None:
         raise UnknownTool(f"Unknown tool '{name[:128]}'. List the available tools with tools/list or GET /mcp/v1/tools.")
     if not tool.enabled:
@@ -76,14 +68,20 @@ def tool_find(*, name: str) -> Tool:
 
 
 def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | None = None,
-                report_progress: Callable | None = None) -> Invocation:
+                report_progress: Callable | None = None, as_task: bool = False,
+                task_ttl_s: int | None = None) -> Invocation:
+    """Run a tool, or for an async tool (or ``as_task``) queue it: outcome 'queued' with a task_id."""
     request_id = request_id or get_request_id()
     started = time.perf_counter()
     tool = None
     try:
         tool = tool_find(name=name)
         if not caller.may_use(tool):
-            raise NotPermitted(f"This token may not call tool '{tool.name}'. Ask an administrator to grant it.")
+            scope = caller.scope_needed(tool)
+            raise NotPermitted(f"This token may not call tool '{tool.name}'. " + (
+                f"Request an access token with scope '{scope}'." if scope
+                else "Ask an administrator to grant it."))
+        rate_limit_check(tool=tool, caller=caller)
         if arguments is None:
             arguments = {}
         if not isinstance(arguments, dict):
@@ -91,7 +89,18 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
         problems = instance_problems(tool.input_schema, arguments)
         if problems:
             raise InvalidArguments(f"Invalid arguments for '{tool.name}': " + "; ".join(problems))
-        return _run(tool, arguments, caller, request_id, started, report_progress)
+        if has_nul(arguments):
+            raise InvalidArguments("Text in the arguments may not contain NUL characters (\\u0000).")
+        if caller.confirmation and caller.confirmation != "accept":
+            raise NotConfirmed(f"The user did not confirm the call to '{tool.name}' ({caller.confirmation}); "
+                               "nothing was run.")
+        if tool.execution == Tool.Execution.ASYNC or as_task:
+            from .tasks import task_create
+
+            return task_create(tool=tool, arguments=arguments, caller=caller, request_id=request_id,
+                               started=started, ttl_s=task_ttl_s)
+        return tool_execute(tool=tool, arguments=arguments, caller=caller, request_id=request_id,
+                            started=started, report_progress=report_progress)
     except InvocationError as exc:
         failure = Invocation(outcome=exc.outcome, error_code=exc.code, message=exc.message, tool=tool,
                              retry_after_s=getattr(exc, "retry_after_s", None))
@@ -108,11 +117,19 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
         duration_ms=failure.duration_ms, request_id=request_id,
     )
     failure.audit_id = event.pk
+    invocation_observe(event)
     return failure
 
 
-def _run(tool: Tool, arguments: dict, caller: Caller, request_id: str, started: float,
-         report_progress: Callable | None) -> Invocation:
+def tool_execute(*, tool: Tool, arguments: dict, caller: Caller, request_id: str, started: float,
+                 report_progress: Callable | None = None, task_id: str = "",
+                 on_result: Callable[[Any], None] | None = None) -> Invocation:
+    """The run step shared by the request path and the Celery worker (async tools).
+
+    Runs the kind, checks its output, calls ``on_result(result)`` (the worker stores
+    the task's result there) and writes the 'ok' audit event, all in one transaction
+    for atomic kinds. Raises InvocationError (or anything unexpected) on failure.
+    """
     kind = get_kind(tool.kind)
     if kind is None:
         raise ToolError(f"Tool '{tool.name}' is misconfigured (unknown handler kind '{tool.kind}'). "
@@ -121,8 +138,8 @@ def _run(tool: Tool, arguments: dict, caller: Caller, request_id: str, started: 
         tool_name=tool.name,
         request_id=request_id,
         timeout_s=float(tool.timeout_s or settings.MCP_DEFAULT_TOOL_TIMEOUT_S),
-        token_id=caller.token.pk if caller.token else None,
-        token_prefix=caller.token.prefix if caller.token else "",
+        token_id=caller.api_token.pk if caller.api_token else None,
+        token_prefix=caller.label,
         client_ip=caller.client_ip,
         transport=caller.transport,
         **({"report_progress": report_progress} if report_progress else {}),
@@ -137,9 +154,12 @@ def _run(tool: Tool, arguments: dict, caller: Caller, request_id: str, started: 
                 logger.error("Tool %s returned a result outside its output schema: %s", tool.name, problems)
                 raise _InvalidOutput(f"Tool '{tool.name}' returned a result that does not match its output "
                                      "schema; an administrator has to fix the tool.")
+        if on_result is not None:
+            on_result(result)
         duration_ms = (time.perf_counter() - started) * 1000
         event = audit_record(tool=tool, tool_name=tool.name, caller=caller, outcome="ok", arguments=arguments,
-                             duration_ms=duration_ms, request_id=request_id)
+                             duration_ms=duration_ms, request_id=request_id, task_id=task_id)
+    invocation_observe(event)
     return Invocation(outcome="ok", result=result, audit_id=event.pk, duration_ms=duration_ms, tool=tool)
 
 

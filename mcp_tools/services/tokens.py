@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from ..exceptions import AuthenticationFailed, NotPermitted
 from ..models import ApiToken
+from .lookup_cache import TOKENS, cached_entry_update, cached_lookup, lookup_cache_bump
 
 TOKEN_PREFIX = "mcp_"
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
@@ -77,6 +78,7 @@ def token_assign_secret(*, token: ApiToken) -> str:
 
 def token_revoke(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    lookup_cache_bump(TOKENS)
     token.refresh_from_db(fields=["revoked_at"])
 
 
@@ -92,13 +94,22 @@ def ip_allowed(token: ApiToken, client_ip: str | None) -> bool:
     return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in token.allowed_ips)
 
 
+def _token_row(prefix: str) -> ApiToken | None:
+    token = ApiToken.objects.filter(prefix=prefix).first()
+    if token is not None:
+        allowed_tool_ids(token)  # cached with the row; grants changes invalidate it (m2m_changed)
+    return token
+
+
 def token_authenticate(*, raw: str, client_ip: str | None = None) -> ApiToken:
     """Return the live token for ``raw`` or raise AuthenticationFailed / NotPermitted."""
     parts = _split(raw.strip())
     if parts is None:
         raise AuthenticationFailed("Malformed API token: expected the 'mcp_…' value shown when it was issued.")
     prefix, secret = parts
-    token = ApiToken.objects.filter(prefix=prefix).first()
+    # The row may come from this process's cache (invalidated on every change, see lookup_cache);
+    # the secret is still checked against its hash on every request.
+    token = cached_lookup(kind=TOKENS, key=prefix, load=lambda: _token_row(prefix))
     # Compare even when no row matched, so timing does not reveal valid prefixes.
     expected = token.secret_hash if token else _hash("dummy-secret", "dummy-salt")
     if not hmac.compare_digest(_hash(secret, token.salt if token else "dummy-salt"), expected) or token is None:
@@ -113,8 +124,10 @@ def token_authenticate(*, raw: str, client_ip: str | None = None) -> ApiToken:
     if not ip_allowed(token, client_ip):
         raise NotPermitted(f"This API token may not be used from {client_ip}.")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        # Not a change callers see: no cache invalidation, but this process's cached row learns it.
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+        cached_entry_update(kind=TOKENS, key=prefix, last_used_at=now)
     return token
 
 

@@ -2,6 +2,7 @@
 from django.db import transaction
 
 from ..models import Tool, ToolRevision
+from .lookup_cache import TOOLS, lookup_cache_bump
 
 REVISED_FIELDS = ("name", "title", "description", "input_schema", "output_schema", "annotations")
 
@@ -24,4 +25,6 @@ def tool_save(*, tool: Tool, changed_by=None) -> Tool:
 
 
 def tools_set_enabled(*, queryset, enabled: bool) -> int:
-    return queryset.update(enabled=enabled)
+    changed = queryset.update(enabled=enabled)
+    lookup_cache_bump(TOOLS)  # QuerySet.update() sends no signal
+    return changed

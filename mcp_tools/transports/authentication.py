@@ -4,7 +4,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
 from ..exceptions import AuthenticationFailed, NotPermitted
-from ..services.tokens import token_authenticate
+from ..services.tokens import TOKEN_PREFIX, token_authenticate
 
 
 def client_ip(request) -> str | None:
@@ -26,7 +26,11 @@ def credential_from(request) -> str | None:
 
 
 class ApiTokenAuthentication(BaseAuthentication):
-    """Returns ``(None, ApiToken)``: agents are not Django users; the token is the principal."""
+    """Agents' credentials: an API token (bearer or API-key header) or an OAuth 2.1 access token.
+
+    Returns ``(stand-in user, credential)``; agents are not Django users, the credential
+    is the principal that ``Caller(token=request.auth)`` understands.
+    """
 
     www_authenticate_realm = "mcp"
 
@@ -37,6 +41,8 @@ class ApiTokenAuthentication(BaseAuthentication):
         if not raw:
             raise exceptions.AuthenticationFailed(
                 f"Use 'Authorization: Bearer <token>' or the '{settings.MCP_API_KEY_HEADER}' header.")
+        if not raw.startswith(TOKEN_PREFIX) and request.META.get("HTTP_AUTHORIZATION"):
+            return self._authenticate_oauth(request)
         try:
             token = token_authenticate(raw=raw, client_ip=client_ip(request))
         except AuthenticationFailed as exc:
@@ -45,12 +51,35 @@ class ApiTokenAuthentication(BaseAuthentication):
             raise exceptions.PermissionDenied(exc.message) from None
         return (_TokenUser(token), token)
 
+    def _authenticate_oauth(self, request):
+        from ..oauth import OAuthTokenInvalid, oauth_access_token_verify
+
+        try:
+            token = oauth_access_token_verify(getattr(request, "_request", request))
+        except OAuthTokenInvalid as exc:
+            request._oauth_error = "invalid_token"
+            raise exceptions.AuthenticationFailed(str(exc)) from None
+        return (_TokenUser(token), token)
+
     def authenticate_header(self, request):
-        return f'Bearer realm="{self.www_authenticate_realm}"'
+        from ..oauth import resource_metadata_url
+
+        challenge = f'Bearer realm="{self.www_authenticate_realm}"'
+        if getattr(request, "_oauth_error", None):
+            challenge += f', error="{request._oauth_error}"'
+        return challenge + f', resource_metadata="{resource_metadata_url(request)}"'
+
+
+def insufficient_scope_challenge(request, scope: str) -> str:
+    """RFC 6750 challenge telling an OAuth client which scope to ask for (sent with a 403)."""
+    from ..oauth import resource_metadata_url
+
+    return (f'Bearer realm="mcp", error="insufficient_scope", scope="{scope}", '
+            f'resource_metadata="{resource_metadata_url(request)}"')
 
 
 class _TokenUser:
-    """Stand-in user so DRF's IsAuthenticated passes for a valid token."""
+    """Stand-in user so DRF's IsAuthenticated passes for a valid credential."""
 
     is_authenticated = True
     is_active = True
@@ -61,4 +90,4 @@ class _TokenUser:
         self.token = token
 
     def __str__(self):
-        return f"token:{self.token.prefix}"
+        return f"token:{getattr(self.token, 'prefix', 'oauth')}"

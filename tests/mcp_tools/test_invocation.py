@@ -6,12 +6,13 @@ from mcp_tools.models import AuditEvent, Tool
 from mcp_tools.services.invocation import Caller, tool_invoke
 from mcp_tools.services.tokens import token_issue
 from tickets.models import Ticket
+from mcp_tools.services.lookup_cache import lookup_cache_bump
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def tools(db):
+def tools(transactional_db):  # committed: sql_query tools read through their own read-only connection
     from demo_company.seed import seed_company, seed_tools
 
     seed_company()
@@ -46,6 +47,7 @@ def test_each_failure_leaves_exactly_one_event(caller, name, arguments, outcome,
 
 def test_disabled_tool_is_denied(caller, tools):
     Tool.objects.filter(name="echo").update(enabled=False)
+    lookup_cache_bump()  # QuerySet.update() sends no signal
     result = tool_invoke(name="echo", arguments={}, caller=caller)
     assert (result.outcome, result.error_code) == ("denied", "tool_disabled")
 
@@ -63,6 +65,7 @@ def test_secret_looking_arguments_are_redacted_in_the_audit(caller, tools):
 def test_a_result_outside_the_output_schema_rolls_back_the_tools_writes(caller, tools):
     Tool.objects.filter(name="create_ticket").update(
         output_schema={"type": "object", "required": ["missing_field"]})
+    lookup_cache_bump()  # QuerySet.update() sends no signal
     result = tool_invoke(name="create_ticket", arguments={"title": "t", "description": "d"}, caller=caller)
     assert (result.outcome, result.error_code) == ("tool_error", "invalid_output")
     assert Ticket.objects.count() == 0

@@ -7,6 +7,7 @@ import pytest
 from mcp_tools.models import AuditEvent, Tool
 from mcp_tools.services.tokens import token_revoke
 from tickets.models import Ticket
+from mcp_tools.services.lookup_cache import lookup_cache_bump
 
 
 def invoke(api, token, name, arguments=None, **kwargs):
@@ -32,10 +33,15 @@ class TestAuthentication:
         assert response.status_code == 401
         assert response.json() == {"detail": "Invalid API token."}
 
-    def test_it_rejects_a_malformed_token(self, api, demo):
-        response = api.get("/mcp/v1/tools", headers={"Authorization": "Bearer nonsense"})
+    def test_it_rejects_a_malformed_api_key(self, api, demo):
+        response = api.get("/mcp/v1/tools", headers={"X-API-Key": "nonsense"})
         assert response.status_code == 401
         assert "Malformed" in response.json()["detail"]
+
+    def test_a_bearer_value_that_is_no_api_token_is_checked_as_an_oauth_token(self, api, demo):
+        response = api.get("/mcp/v1/tools", headers={"Authorization": "Bearer nonsense"})
+        assert response.status_code == 401
+        assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
     def test_it_rejects_a_non_bearer_scheme(self, api, demo_token):
         response = api.get("/mcp/v1/tools", headers={"Authorization": f"Basic {demo_token}"})
@@ -91,6 +97,7 @@ class TestToolList:
 
     def test_it_hides_disabled_tools(self, api, demo, demo_token):
         Tool.objects.filter(name="echo").update(enabled=False)
+        lookup_cache_bump()  # QuerySet.update() sends no signal
         names = [t["name"] for t in api.get("/mcp/v1/tools", headers={"X-API-Key": demo_token}).json()["tools"]]
         assert "echo" not in names and "create_ticket" in names
 
@@ -120,6 +127,7 @@ class TestInvoke:
 
     def test_disabled_tool(self, api, demo, demo_token):
         Tool.objects.filter(name="create_ticket").update(enabled=False)
+        lookup_cache_bump()  # QuerySet.update() sends no signal
         response = invoke(api, demo_token, "create_ticket", {"title": "t", "description": "d"})
         assert response.status_code == 403
         assert response.json()["error"] == "Tool 'create_ticket' is disabled by an administrator."

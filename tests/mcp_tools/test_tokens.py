@@ -64,11 +64,11 @@ def test_allowed_ip_ranges():
         token_authenticate(raw=issued.secret, client_ip="198.51.100.1")
 
 
-def test_last_used_is_written_at_most_once_a_minute(django_assert_num_queries):
+def test_last_used_is_written_at_most_once_a_minute(django_assert_max_num_queries):
     issued = token_issue(name="agent")
     token_authenticate(raw=issued.secret)
     first = ApiToken.objects.get(pk=issued.token.pk).last_used_at
     assert first is not None
-    with django_assert_num_queries(1):  # the lookup only, no UPDATE
+    with django_assert_max_num_queries(1):  # at most the lookup (none when cached), no UPDATE
         token_authenticate(raw=issued.secret)
     assert ApiToken.objects.get(pk=issued.token.pk).last_used_at == first
