@@ -27,7 +27,7 @@ from ..protocol.jsonrpc import INVALID_PARAMS
 from ..selectors import tools_for_token
 from ..services.invocation import Caller, tool_invoke
 from ..services.lookup_cache import TOOLS, cached_lookup
-from ..services.principals import oauth_scopes
+from ..services.principals import oauth_scopes, tool_scope
 from ..services.tokens import allowed_tool_ids
 from . import mcp_tasks
 
@@ -82,6 +82,28 @@ def tool_definition(tool: Tool) -> dict[str, Any]:
     if annotations:
         definition["annotations"] = annotations
     return definition
+
+
+class InsufficientScope(ProtocolError):
+    """An OAuth caller lacks the scope of an existing tool; the transport answers HTTP 403 (RFC 6750)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(INVALID_PARAMS, f"Insufficient scope: request an access token with scope '{scope}'.",
+                         {"requiredScope": scope})
+
+
+def _missing_oauth_scope(principal: McpPrincipal, name: Any) -> str | None:
+    """The scope an OAuth caller would need for ``name``, if that tool exists and is enabled.
+
+    OAuth clients may learn tool names (the RFC 9728 metadata lists every tool scope);
+    API-token callers get "unknown tool" for anything outside their grant.
+    """
+    credential = principal.credential
+    if credential is None or isinstance(credential, ApiToken) or not isinstance(name, str):
+        return None
+    if not Tool.objects.filter(name=name, enabled=True).exists():
+        return None
+    return tool_scope(name)
 
 
 def _principal(ctx) -> McpPrincipal:
@@ -165,6 +187,9 @@ class DjangoBackend(Backend):
     def call_tool(self, ctx, name: str, arguments: dict[str, Any]):
         tool = self._visible_tool(ctx, name)
         if tool is None:
+            scope = _missing_oauth_scope(_principal(ctx), name)
+            if scope:
+                raise InsufficientScope(scope)
             raise ToolNotFound(name)
         mode = mcp_tasks.call_mode(ctx, tool, anonymous=_principal(ctx).credential is None)
         confirmation = ""

@@ -51,7 +51,7 @@ from ..protocol.jsonrpc import (
 )
 from ..protocol.versions import STATELESS_VERSIONS
 from ..services import mcp_sessions
-from .authentication import ApiTokenAuthentication, client_ip
+from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
 from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for
 
 logger = logging.getLogger("mcp_tools.transports")
@@ -86,6 +86,12 @@ def _json(body: dict[str, Any] | None, status: int, headers=None) -> HttpRespons
     for key, value in (headers or {}).items():
         response[key] = value
     return response
+
+
+def _required_scope(response: dict[str, Any] | None) -> str | None:
+    error = (response or {}).get("error")
+    data = error.get("data") if isinstance(error, dict) else None
+    return data.get("requiredScope") if isinstance(data, dict) else None
 
 
 def _sse_frame(message: dict[str, Any]) -> bytes:
@@ -323,6 +329,11 @@ class StreamableHttpView(APIView):
             return _json(None, 202, headers)
         if outcome.kind == "listen":
             return self._listen_response(outcome)
+        scope = _required_scope(outcome.response)
+        if scope:
+            # RFC 6750 / MCP authorization: tell an OAuth client which scope to ask for.
+            headers["WWW-Authenticate"] = insufficient_scope_challenge(self.request, scope)
+            return _json(outcome.response, 403, headers)
         return _json(outcome.response, outcome.http_status, headers)
 
     def _listen_response(self, outcome) -> StreamingHttpResponse:
