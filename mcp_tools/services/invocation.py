@@ -74,6 +74,8 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
     request_id = request_id or get_request_id()
     started = time.perf_counter()
     tool = None
+    if arguments is None:  # before anything can fail: the audit row below stores the arguments (NOT NULL)
+        arguments = {}
     try:
         tool = tool_find(name=name)
         if not caller.may_use(tool):
@@ -82,8 +84,6 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
                 f"Request an access token with scope '{scope}'." if scope
                 else "Ask an administrator to grant it."))
         rate_limit_check(tool=tool, caller=caller)
-        if arguments is None:
-            arguments = {}
         if not isinstance(arguments, dict):
             raise InvalidArguments("Tool arguments must be a JSON object.")
         problems = instance_problems(tool.input_schema, arguments)
