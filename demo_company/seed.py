@@ -10,6 +10,22 @@ from .models import Customer, Order, Product
 
 TICKET_PRIORITIES = ["low", "medium", "high", "urgent"]
 
+TICKET_STATUSES = ["open", "in_progress", "waiting", "resolved", "closed"]
+TICKET_REF = {"type": ["integer", "string"], "description": "Ticket number or reference like 'TICK-00042'"}
+TICKET_OUTPUT = {
+    "type": "object",
+    "properties": {
+        "ticket_id": {"type": "string"},
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "priority": {"enum": TICKET_PRIORITIES},
+        "status": {"enum": TICKET_STATUSES},
+        "assignee": {"type": ["string", "null"]},
+        "notes": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["ticket_id", "id", "title", "priority", "status"],
+}
+
 
 def demo_tools(internal_api_base: str) -> list[dict]:
     api_host = internal_api_base.split("//", 1)[-1].split("/", 1)[0].split(":")[0]
@@ -92,18 +108,7 @@ def demo_tools(internal_api_base: str) -> list[dict]:
                 "required": ["title", "description"],
                 "additionalProperties": False,
             },
-            "output_schema": {
-                "type": "object",
-                "properties": {
-                    "ticket_id": {"type": "string"},
-                    "id": {"type": "integer"},
-                    "title": {"type": "string"},
-                    "priority": {"enum": TICKET_PRIORITIES},
-                    "status": {"type": "string"},
-                    "created_at": {"type": "string"},
-                },
-                "required": ["ticket_id", "id", "title", "priority", "status"],
-            },
+            "output_schema": TICKET_OUTPUT,
             "annotations": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False,
                             "openWorldHint": False},
             "kind": "create_ticket",
@@ -175,23 +180,6 @@ def demo_tools(internal_api_base: str) -> list[dict]:
     ]
 
 
-TICKET_STATUSES = ["open", "in_progress", "waiting", "resolved", "closed"]
-TICKET_REF = {"type": ["integer", "string"], "description": "Ticket number or reference like 'TICK-00042'"}
-_TICKET_OUTPUT = {
-    "type": "object",
-    "properties": {
-        "ticket_id": {"type": "string"},
-        "id": {"type": "integer"},
-        "title": {"type": "string"},
-        "priority": {"enum": TICKET_PRIORITIES},
-        "status": {"enum": TICKET_STATUSES},
-        "assignee": {"type": ["string", "null"]},
-        "notes": {"type": "array", "items": {"type": "object"}},
-    },
-    "required": ["ticket_id", "id", "title", "priority", "status"],
-}
-
-
 def ticket_workflow_tools() -> list[dict]:
     """The support workflow beyond create_ticket, and the delivery check for send_notification."""
     return [
@@ -201,7 +189,7 @@ def ticket_workflow_tools() -> list[dict]:
             "description": "Get a support ticket with its status, priority, assignee and notes.",
             "input_schema": {"type": "object", "properties": {"ticket_id": TICKET_REF},
                              "required": ["ticket_id"], "additionalProperties": False},
-            "output_schema": _TICKET_OUTPUT,
+            "output_schema": TICKET_OUTPUT,
             "annotations": {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False},
             "kind": "get_ticket",
             "config": {},
@@ -225,7 +213,7 @@ def ticket_workflow_tools() -> list[dict]:
                 "required": ["ticket_id"],
                 "additionalProperties": False,
             },
-            "output_schema": _TICKET_OUTPUT,
+            "output_schema": TICKET_OUTPUT,
             "annotations": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False,
                             "openWorldHint": False},
             "kind": "update_ticket",
@@ -248,7 +236,7 @@ def ticket_workflow_tools() -> list[dict]:
             },
             "output_schema": {
                 "type": "object",
-                "properties": {"tickets": {"type": "array", "items": _TICKET_OUTPUT},
+                "properties": {"tickets": {"type": "array", "items": TICKET_OUTPUT},
                                "count": {"type": "integer"}},
                 "required": ["tickets", "count"],
             },

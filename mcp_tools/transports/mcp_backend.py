@@ -280,10 +280,11 @@ class DjangoBackend(Backend):
         return templates
 
     def read_resource(self, ctx, uri: str):
-        for r in self._resources(ctx):
+        resources = self._resources(ctx)  # one query: exact URIs win over templates
+        for r in resources:
             if r.uri == uri:
                 return [c.text_resource_contents(uri, r.text, r.mime_type)]
-        for r in self._resources(ctx):
+        for r in resources:
             if _is_template(r.uri):
                 values = _match_template(r.uri, uri)
                 if values is not None:
