@@ -218,6 +218,11 @@ class ToolTask(models.Model):
                              related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.WORKING, db_index=True)
     status_message = models.CharField(max_length=500, blank=True)
+    progress = models.JSONField(
+        null=True, blank=True, help_text="Last progress the tool reported: {progress, total, message}.")
+    progress_token = models.JSONField(
+        null=True, blank=True, help_text="The client's progressToken from the task-augmented call; valid for the "
+                                         "task's lifetime, so relayed progress carries it.")
     arguments = models.JSONField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
     outcome = models.CharField(max_length=16, blank=True, help_text="Audit outcome of the finished run.")
