@@ -43,6 +43,8 @@ CLOUD_METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
 ))
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 REDACTED = "[REDACTED]"
+# A long download reports how far it is (MCP progress; on a worker, relayed to the waiting client).
+PROGRESS_EVERY_S = 0.25
 _HOP_BY_HOP = {"host", "connection", "content-length", "transfer-encoding", "upgrade", "te", "trailer",
                "proxy-authorization", "keep-alive"}
 
@@ -133,6 +135,10 @@ def _pinned_url(parts, target: Target) -> str:
     default_port = 443 if parts.scheme == "https" else 80
     netloc = ip if target.port == default_port else f"{ip}:{target.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def _received(count: int, expected: int | None) -> str:
+    return f"Received {count:,} of {expected:,} bytes" if expected else f"Received {count:,} bytes"
 
 
 def secret_values(config: dict) -> list[str]:
@@ -235,12 +241,18 @@ class HttpRequestKind(HandlerKind):
                 if declared.isdigit() and int(declared) > limit:
                     raise ToolError(f"The upstream response is larger than {limit} bytes.")
                 body = bytearray()
+                expected = int(declared) if declared.isdigit() else None
+                reported_at = time.monotonic()
                 for chunk in response.iter_bytes():
                     body.extend(chunk)
                     if len(body) > limit:
                         raise ToolError(f"The upstream response is larger than {limit} bytes.")
-                    if time.monotonic() > deadline:
+                    now = time.monotonic()
+                    if now > deadline:
                         raise httpx.ReadTimeout("deadline")
+                    if chunk and now - reported_at >= PROGRESS_EVERY_S:
+                        reported_at = now
+                        context.report_progress(len(body), expected, _received(len(body), expected))
             finally:
                 response.close()
         except httpx.TimeoutException:

@@ -69,8 +69,11 @@ def tool_find(*, name: str) -> Tool:
 
 def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | None = None,
                 report_progress: Callable | None = None, as_task: bool = False,
-                task_ttl_s: int | None = None) -> Invocation:
-    """Run a tool, or for an async tool (or ``as_task``) queue it: outcome 'queued' with a task_id."""
+                task_ttl_s: int | None = None, progress_token: Any = None) -> Invocation:
+    """Run a tool, or for an async tool (or ``as_task``) queue it: outcome 'queued' with a task_id.
+
+    ``progress_token`` is kept on a queued task, so the worker's progress can be relayed with it.
+    """
     request_id = request_id or get_request_id()
     started = time.perf_counter()
     tool = None
@@ -98,7 +101,7 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
             from .tasks import task_create
 
             return task_create(tool=tool, arguments=arguments, caller=caller, request_id=request_id,
-                               started=started, ttl_s=task_ttl_s)
+                               started=started, ttl_s=task_ttl_s, progress_token=progress_token)
         return tool_execute(tool=tool, arguments=arguments, caller=caller, request_id=request_id,
                             started=started, report_progress=report_progress)
     except InvocationError as exc:

@@ -36,6 +36,7 @@ from ..exceptions import (
 from ..models import ToolTask
 from .audit import audit_record
 from .broker import broker_check
+from .task_events import FALLBACK_POLL_S, task_event_publish, task_events_listen
 
 logger = logging.getLogger("mcp_tools.tasks")
 
@@ -48,6 +49,20 @@ LEASE_GRACE_S = 60
 STALE_UNSTARTED_S = 300
 TASKS_PAGE_SIZE = 50
 TERMINAL = ToolTask.TERMINAL
+# Progress is announced at most this often, and written to the row at most this often.
+PROGRESS_PUBLISH_EVERY_S = 0.1
+PROGRESS_STORE_EVERY_S = 1.0
+
+
+def progress_token_valid(token) -> bool:
+    """MCP progress tokens are strings or integers; keep only sane ones (they are stored and echoed back)."""
+    if isinstance(token, bool):
+        return False
+    return (isinstance(token, str) and 0 < len(token) <= 256) or (isinstance(token, int) and abs(token) < 2 ** 63)
+
+
+def _status_changed(task_id: str, status: str) -> None:
+    task_event_publish(task_id=task_id, event={"type": "status", "status": status})
 
 
 def _enqueue(*, task_id: str, countdown: float | None = None) -> None:
@@ -56,8 +71,12 @@ def _enqueue(*, task_id: str, countdown: float | None = None) -> None:
     run_tool_task.apply_async((task_id,), countdown=countdown)
 
 
-def task_create(*, tool, arguments: dict, caller, request_id: str, started: float, ttl_s: int | None = None):
+def task_create(*, tool, arguments: dict, caller, request_id: str, started: float, ttl_s: int | None = None,
+                progress_token=None):
     """Record the task and its 'queued' audit event, and enqueue it after commit.
+
+    ``progress_token`` (the client's, from the task-augmented call) stays valid for the
+    task's lifetime: progress the worker reports is relayed with it.
 
     Like notifications, a broker that is down is reported at once (ServiceUnavailable,
     HTTP 503) and nothing is written; the message is published only after commit so a
@@ -78,7 +97,8 @@ def task_create(*, tool, arguments: dict, caller, request_id: str, started: floa
             user=caller.acting_user if caller.api_token is None else None,
             arguments=arguments, request_id=request_id, transport=caller.transport, client_ip=caller.client_ip,
             protocol_version=caller.protocol_version, ttl_s=ttl, poll_interval_ms=settings.MCP_TASK_POLL_INTERVAL_MS,
-            created_at=now, expires_at=now + timedelta(seconds=ttl),
+            progress_token=progress_token if progress_token_valid(progress_token) else None,
+            created_at=now, updated_at=now, expires_at=now + timedelta(seconds=ttl),
         )
         duration_ms = (time.perf_counter() - started) * 1000
         event = audit_record(tool=tool, tool_name=tool.name, caller=caller, outcome="queued", arguments=arguments,
@@ -110,9 +130,12 @@ def _caller_of(task: ToolTask):
 def _finish(task: ToolTask, *, status: str, outcome: str, error_code: str = "", message: str = "",
             duration_ms: float = 0.0, audit_arguments=None) -> bool:
     """Record a failed/cancelled end (only if still working) and its audit event."""
+    now = timezone.now()
     updated = ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
         status=status, outcome=outcome, error_code=error_code, error_message=message[:2000], arguments=None,
-        finished_at=timezone.now(), status_message="")
+        finished_at=now, updated_at=now, status_message="")
+    if updated:
+        _status_changed(task.pk, status)
     audit_record(tool=task.tool, tool_name=task.tool_name, caller=_caller_of(task), outcome=outcome,
                  arguments=audit_arguments if audit_arguments is not None else {}, error_code=error_code,
                  error_message=message, duration_ms=duration_ms, request_id=task.request_id, task_id=task.pk)
@@ -138,15 +161,33 @@ def _not_claimed(task_id: str) -> TaskStep:
 
 
 def _progress_reporter(task_id: str):
-    last = [0.0]
+    """The ``report_progress`` a kind gets on a worker: announce live (throttled), store now and then.
+
+    MCP requires progress to increase with every notification, so a report that does not
+    move forward is dropped; so is one sooner than PROGRESS_PUBLISH_EVERY_S after the last.
+    """
+    state = {"published_at": 0.0, "stored_at": 0.0, "progress": None}
 
     def report(progress, total=None, message=None):
-        now = time.monotonic()
-        if now - last[0] < 0.5:
+        if isinstance(progress, bool) or not isinstance(progress, (int, float)):
             return
-        last[0] = now
+        now = time.monotonic()
+        if state["progress"] is not None and progress <= state["progress"]:
+            return
+        if now - state["published_at"] < PROGRESS_PUBLISH_EVERY_S:
+            return
+        state["published_at"], state["progress"] = now, progress
+        total = total if isinstance(total, (int, float)) and not isinstance(total, bool) else None
+        message = str(message)[:500] if message else None
+        task_event_publish(task_id=task_id, event={"type": "progress", "progress": progress, "total": total,
+                                                   "message": message})
+        if now - state["stored_at"] < PROGRESS_STORE_EVERY_S:
+            return
+        state["stored_at"] = now
         text = message or (f"{progress:g}/{total:g}" if total else f"{progress:g}")
-        ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING).update(status_message=text[:500])
+        ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING).update(
+            status_message=text[:500], progress={"progress": progress, "total": total, "message": message},
+            updated_at=timezone.now())
     return report
 
 
@@ -159,20 +200,24 @@ def task_run(*, task_id: str) -> TaskStep:
 
     now = timezone.now()
     claimed = ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING, started_at__isnull=True).update(
-        started_at=now, attempts=F("attempts") + 1, status_message="Running")
+        started_at=now, attempts=F("attempts") + 1, status_message="Running", updated_at=now)
     if not claimed:
         return _not_claimed(task_id)
+    _status_changed(task_id, ToolTask.Status.WORKING)
     task = ToolTask.objects.select_related("tool", "token", "user").get(pk=task_id)
     arguments = task.arguments or {}
     caller = _caller_of(task)
     started = time.perf_counter()
 
     def store(result):
+        finished = timezone.now()
         stored = ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
             status=ToolTask.Status.COMPLETED, result=result, outcome="ok", arguments=None,
-            finished_at=timezone.now(), status_message="")
+            finished_at=finished, updated_at=finished, status_message="")
         if not stored:
             raise _Cancelled()
+        # Announced after commit: a waiter that hears it must find the result in the row.
+        transaction.on_commit(partial(_status_changed, task.pk, ToolTask.Status.COMPLETED))
 
     try:
         if task.expires_at <= now:
@@ -257,30 +302,51 @@ def tasks_list(*, caller, cursor: str | None = None, limit: int = TASKS_PAGE_SIZ
 def task_cancel(*, task_id: str, caller) -> ToolTask:
     """Cancel a task that has not finished. A running atomic tool's writes are rolled back."""
     task = task_get(task_id=task_id, caller=caller)
+    now = timezone.now()
     updated = ToolTask.objects.filter(pk=task.pk, status__in=[ToolTask.Status.WORKING,
                                                               ToolTask.Status.INPUT_REQUIRED]).update(
         status=ToolTask.Status.CANCELLED, outcome="", error_code="cancelled",
-        error_message="Cancelled by the client.", arguments=None, finished_at=timezone.now(),
+        error_message="Cancelled by the client.", arguments=None, finished_at=now, updated_at=now,
         status_message="Cancelled by the client.")
     task.refresh_from_db()
     if not updated:
         raise TaskNotCancellable(f"Task '{task.pk}' already finished ({task.status}); it cannot be cancelled.")
+    _status_changed(task.pk, ToolTask.Status.CANCELLED)
     return task
 
 
-def task_result(*, task_id: str, caller, timeout_s: float = 300.0) -> ToolTask:
-    """Wait until the task is finished (or ``timeout_s`` passes) and return it.
+def task_result(*, task_id: str, caller, timeout_s: float = 300.0, on_progress=None, on_status=None,
+                stop=None) -> ToolTask:
+    """Wait until the task is finished (or ``timeout_s`` passes, or ``stop()`` is true) and return it.
 
     The caller checks ``task.is_terminal``; when true, ``task.result`` (completed) or
     ``task.error_code``/``task.error_message`` (failed, cancelled) is exactly the
-    original outcome.
+    original outcome. While waiting, the worker's live events are passed on:
+    ``on_progress(event)`` for progress, ``on_status(task)`` (the re-read row) when the
+    status or status message changed. Wakes on the worker's events; re-reads the row at
+    least every FALLBACK_POLL_S in case an event was lost.
     """
     task = task_get(task_id=task_id, caller=caller)
+    if task.is_terminal:
+        return task
     deadline = time.monotonic() + max(timeout_s, 0)
-    interval = min(task.poll_interval_ms / 1000, 0.25)
-    while not task.is_terminal and time.monotonic() < deadline:
-        time.sleep(interval)
-        task.refresh_from_db()
+    with task_events_listen(task_id=task.pk) as events:
+        task.refresh_from_db()  # subscribed now: anything that happened before is in the row
+        seen = (task.status, task.status_message)
+        while not task.is_terminal:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (stop is not None and stop()):
+                break
+            event = events.next(timeout=min(remaining, FALLBACK_POLL_S))
+            if event is not None and event.get("type") == "progress":
+                if on_progress is not None:
+                    on_progress(event)
+                continue
+            task.refresh_from_db()
+            if (task.status, task.status_message) != seen:
+                seen = (task.status, task.status_message)
+                if on_status is not None:
+                    on_status(task)
     return task
 
 

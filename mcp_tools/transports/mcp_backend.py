@@ -205,7 +205,8 @@ class DjangoBackend(Backend):
 
         invocation = tool_invoke(name=name, arguments=arguments, caller=caller,
                                  request_id=str(ctx.correlation_id), report_progress=report_progress,
-                                 as_task=mode == "task", task_ttl_s=mcp_tasks.requested_ttl_s(ctx))
+                                 as_task=mode == "task", task_ttl_s=mcp_tasks.requested_ttl_s(ctx),
+                                 progress_token=ctx.progress_token if mode == "task" else None)
         if mode == "task":
             if invocation.outcome == "queued":
                 return mcp_tasks.create_task_result(ctx, invocation)

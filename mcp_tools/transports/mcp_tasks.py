@@ -170,6 +170,37 @@ def refused(invocation: Invocation) -> ProtocolError:
     return ProtocolError(code, message, {"reason": invocation.error_code})
 
 
+# --- live notifications while tasks/result waits ----------------------------------------------------
+
+class TaskRelay:
+    """Passes a running task's events to the client waiting on ``tasks/result`` (when it reads SSE).
+
+    Progress goes out as ``notifications/progress`` with the progressToken of the original
+    task-augmented call (valid for the task's lifetime) and the related-task ``_meta``;
+    status changes as ``notifications/tasks/status`` carrying the whole Task. On a plain JSON
+    answer the protocol layer drops notifications, so nothing changes for such clients.
+    """
+
+    def __init__(self, ctx, task: ToolTask) -> None:
+        self.ctx = ctx
+        self.task_id = task.pk
+        self.token = task.progress_token
+
+    def progress(self, event: dict[str, Any]) -> None:
+        if self.token is None:
+            return  # the client did not ask for progress
+        params: dict[str, Any] = {"progressToken": self.token, "progress": event["progress"]}
+        if event.get("total") is not None:
+            params["total"] = event["total"]
+        if event.get("message"):
+            params["message"] = event["message"]
+        params["_meta"] = {RELATED_TASK: {"taskId": self.task_id}}
+        self.ctx.send_notification("notifications/progress", params)
+
+    def status(self, task: ToolTask) -> None:
+        self.ctx.send_notification("notifications/tasks/status", task_v1(task))
+
+
 # --- the task methods -------------------------------------------------------------------------------
 
 class TaskMethods:
@@ -208,7 +239,10 @@ class TaskMethods:
 
     def result(self, ctx) -> dict[str, Any]:
         task = self._task(ctx)
-        task = task_services.task_result(task_id=task.pk, caller=self._caller(ctx), timeout_s=RESULT_WAIT_S)
+        relay = TaskRelay(ctx, task)
+        task = task_services.task_result(task_id=task.pk, caller=self._caller(ctx), timeout_s=RESULT_WAIT_S,
+                                         on_progress=relay.progress, on_status=relay.status,
+                                         stop=ctx.is_cancelled)
         if not task.is_terminal:
             raise ProtocolError(INTERNAL_ERROR, f"Task '{task.pk}' is still running; call tasks/result again.",
                                 {"taskId": task.pk, "status": task.status})

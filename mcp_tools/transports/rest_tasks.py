@@ -28,6 +28,8 @@ class TaskStatusView(APIView):
         except TaskNotFound as exc:
             return Response({"success": False, "error": exc.message}, status=404)
         body = {"task_id": task.pk, "status": task.status, "tool": task.tool_name, "task": task_as_dict(task)}
+        if task.progress and not task.is_terminal:
+            body["progress"] = task.progress  # the last {progress, total, message} the tool reported
         if task.status == task.Status.COMPLETED:
             return Response({"success": True, **body, "result": task.result})
         if task.status in (task.Status.FAILED, task.Status.CANCELLED):

@@ -16,6 +16,9 @@ two threads, two open streams waiting for elicitation answers left no thread for
 answer POSTs, which waited until the calls timed out (MCP_CLIENT_REQUEST_TIMEOUT_S);
 with four threads the answers were served in ~40 ms. The pool bound (default 4 with
 gunicorn's 8 threads) keeps threads free for answers, health checks and JSON calls.
+``tasks/result`` waits (streaming a background task's progress) get a smaller pool of
+their own, so clients waiting for results never starve tool calls; when it is full, the
+wait runs on the request's thread and answers plain JSON (the result, without live progress).
 """
 from __future__ import annotations
 
@@ -56,7 +59,8 @@ from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispa
 
 logger = logging.getLogger("mcp_tools.transports")
 
-STREAMABLE_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
+# tasks/result streams a running task's progress and status (mcp_tasks.TaskRelay).
+STREAMABLE_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "tasks/result"})
 SESSION_HEADER = "Mcp-Session-Id"
 _POOL_WAIT_S = 1.0
 _KEEPALIVE_S = 15.0
@@ -65,6 +69,10 @@ _DONE = object()
 # One pool per process, never a thread per request (see the module docstring).
 _POOL = ThreadPoolExecutor(max_workers=settings.MCP_STREAM_WORKERS, thread_name_prefix="mcp-stream")
 _POOL_SLOTS = threading.BoundedSemaphore(settings.MCP_STREAM_WORKERS)
+_WAIT_WORKERS = max(1, settings.MCP_STREAM_WORKERS // 2)
+_WAIT_POOL = ThreadPoolExecutor(max_workers=_WAIT_WORKERS, thread_name_prefix="mcp-wait")
+_WAIT_SLOTS = threading.BoundedSemaphore(_WAIT_WORKERS)
+WAIT_METHODS = frozenset({"tasks/result"})
 
 
 # --- small HTTP helpers -----------------------------------------------------------------------------
@@ -343,9 +351,17 @@ class StreamableHttpView(APIView):
         return _sse_response(iter(frames))
 
     def _stream(self, message, headers, session, session_id, correlation_id):
-        if not _POOL_SLOTS.acquire(timeout=_POOL_WAIT_S):
-            return _jsonrpc_error(503, INTERNAL_ERROR, "Server busy: too many streaming calls; retry shortly",
-                                  message.id, {"Retry-After": "2"})
+        if message.method in WAIT_METHODS:
+            pool, slots = _WAIT_POOL, _WAIT_SLOTS
+            if not slots.acquire(blocking=False):  # every wait slot taken: wait here, answer JSON
+                outcome = self.dispatcher.handle(message, headers=headers, session=session,
+                                                 principal=self.principal, correlation_id=correlation_id)
+                return self._finish(outcome, message, session_id)
+        else:
+            pool, slots = _POOL, _POOL_SLOTS
+            if not slots.acquire(timeout=_POOL_WAIT_S):
+                return _jsonrpc_error(503, INTERNAL_ERROR, "Server busy: too many streaming calls; retry shortly",
+                                      message.id, {"Retry-After": "2"})
         outbound = StreamOutbound(session_id=session_id if session is not None else None, request_id=message.id,
                                   timeout_s=float(settings.MCP_CLIENT_REQUEST_TIMEOUT_S))
         box: dict[str, Any] = {}
@@ -360,13 +376,13 @@ class StreamableHttpView(APIView):
                 box["outcome"] = None
             finally:
                 close_old_connections()
-                _POOL_SLOTS.release()
+                slots.release()
                 outbound.events.put(_DONE)
 
         try:
-            _POOL.submit(contextvars.copy_context().run, job)
+            pool.submit(contextvars.copy_context().run, job)
         except RuntimeError:
-            _POOL_SLOTS.release()
+            slots.release()
             raise
         first = outbound.events.get()
         if first is _DONE:
