@@ -85,3 +85,10 @@ class TaskNotCancellable(InvocationError):
 
     outcome = "invalid"
     code = "task_terminal"
+
+
+class CallCancelled(InvocationError):
+    """The client cancelled the call while the tool ran; the tool was stopped at its next progress report."""
+
+    outcome = "tool_error"
+    code = "cancelled"

@@ -117,7 +117,7 @@ class TaskStep:
 
 
 class _Cancelled(Exception):
-    """The task was cancelled while it ran: roll back what an atomic kind wrote."""
+    """The task was cancelled while it ran: stop the kind and roll back what an atomic kind wrote."""
 
 
 def _caller_of(task: ToolTask):
@@ -165,6 +165,8 @@ def _progress_reporter(task_id: str):
 
     MCP requires progress to increase with every notification, so a report that does not
     move forward is dropped; so is one sooner than PROGRESS_PUBLISH_EVERY_S after the last.
+    Storing is also where a running kind learns that its task was cancelled (the row is no
+    longer 'working'): it raises _Cancelled, which stops the kind within about a second.
     """
     state = {"published_at": 0.0, "stored_at": 0.0, "progress": None}
 
@@ -185,9 +187,11 @@ def _progress_reporter(task_id: str):
             return
         state["stored_at"] = now
         text = message or (f"{progress:g}/{total:g}" if total else f"{progress:g}")
-        ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING).update(
+        stored = ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING).update(
             status_message=text[:500], progress={"progress": progress, "total": total, "message": message},
             updated_at=timezone.now())
+        if not stored:
+            raise _Cancelled()
     return report
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
+from ..exceptions import CallCancelled
 from ..models import ApiToken, McpEndpoint, Prompt, Resource, Tool
 from ..protocol import Backend, InputRequired, ProtocolError, PromptNotFound, ResourceNotFound, ToolNotFound
 from ..protocol import Era, build_dispatcher, elicitation_request
@@ -201,6 +202,10 @@ class DjangoBackend(Backend):
         caller = _principal(ctx).caller(protocol_version=ctx.protocol_version, confirmation=confirmation)
 
         def report_progress(progress, total=None, message=None):
+            # A kind reporting progress is also a point where it can be stopped: the client cancelled
+            # (notifications/cancelled) or went away. Atomic kinds' writes roll back.
+            if ctx.is_cancelled():
+                raise CallCancelled(f"The client cancelled the call to '{tool.name}'; it was stopped.")
             ctx.report_progress(progress, total, message)
 
         invocation = tool_invoke(name=name, arguments=arguments, caller=caller,

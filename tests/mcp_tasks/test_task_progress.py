@@ -29,26 +29,33 @@ CHUNK_PAUSE_S = 0.4
 
 
 class SlowDownload:
-    """Serves one JSON document in CHUNKS pieces, CHUNK_PAUSE_S apart (with a Content-Length)."""
+    """Serves one JSON document in ``chunks`` pieces, ``pause`` seconds apart (with a Content-Length).
 
-    def __init__(self):
+    ``outcome`` becomes "complete" when every byte was written, "aborted" when the client hung up.
+    """
+
+    def __init__(self, chunks: int = CHUNKS, pause: float = CHUNK_PAUSE_S):
         self.document = json.dumps({"rows": ["x" * 200] * 40}).encode()
-        document = self.document
+        self.outcome = None
+        self.requests_started = 0
+        document, outer = self.document, self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
+                outer.requests_started += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(document)))
                 self.end_headers()
-                size = -(-len(document) // CHUNKS)
+                size = -(-len(document) // chunks)
                 try:
                     for start in range(0, len(document), size):
                         self.wfile.write(document[start:start + size])
                         self.wfile.flush()
-                        time.sleep(CHUNK_PAUSE_S)
+                        time.sleep(pause)
+                    outer.outcome = "complete"
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    outer.outcome = "aborted"
 
             def log_message(self, *args):
                 pass
