@@ -97,6 +97,11 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
         if caller.confirmation and caller.confirmation != "accept":
             raise NotConfirmed(f"The user did not confirm the call to '{tool.name}' ({caller.confirmation}); "
                                "nothing was run.")
+        if tool.requires_confirmation and caller.confirmation != "accept":
+            # Only a transport that asked a person (MCP elicitation) may run these; REST cannot ask anyone.
+            raise NotConfirmed(f"Tool '{tool.name}' needs a person to confirm every call, and this client cannot "
+                               "ask one. Call it over MCP (/mcp) from a client that supports elicitation; "
+                               "nothing was run.")
         if tool.execution == Tool.Execution.ASYNC or as_task:
             from .tasks import task_create
 

@@ -17,6 +17,7 @@ STATUS_FOR_ERROR = {
     "unknown_tool": 404,
     "tool_disabled": 403,
     "not_permitted": 403,
+    "not_confirmed": 403,
     "invalid_arguments": 400,
     "rate_limited": 429,
     "tool_error": 200,

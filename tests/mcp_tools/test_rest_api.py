@@ -133,6 +133,20 @@ class TestInvoke:
         assert response.json()["error"] == "Tool 'create_ticket' is disabled by an administrator."
         assert Ticket.objects.count() == 0
 
+    @pytest.mark.parametrize("execution", ["sync", "async"])
+    def test_a_tool_that_needs_confirmation_is_refused_because_rest_cannot_ask(self, api, demo, demo_token,
+                                                                                execution):
+        from mcp_tools.models import ToolTask
+
+        Tool.objects.filter(name="create_ticket").update(requires_confirmation=True, execution=execution)
+        lookup_cache_bump()  # QuerySet.update() sends no signal
+        response = invoke(api, demo_token, "create_ticket", {"title": "t", "description": "d"})
+        assert response.status_code == 403
+        assert "needs a person to confirm every call" in response.json()["error"]
+        assert Ticket.objects.count() == 0 and ToolTask.objects.count() == 0
+        event = AuditEvent.objects.get(tool_name="create_ticket")
+        assert (event.outcome, event.error_code, event.confirmation) == ("denied", "not_confirmed", "")
+
     def test_tool_outside_the_tokens_scope(self, api, demo, issue_token):
         secret = issue_token(tools=[demo["echo"]]).secret
         response = invoke(api, secret, "create_ticket", {"title": "t", "description": "d"})
