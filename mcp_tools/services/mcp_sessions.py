@@ -121,6 +121,25 @@ def client_response_wait(*, session_id: str, request_id: Any, timeout: float) ->
     return json.loads(raw) if raw is not None else None
 
 
+def client_request_result(*, session_id: str, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Wait for the client's answer to ``message`` (a request we already sent it); its result, or ProtocolError.
+
+    Shared by the transports that carry server-to-client requests (Streamable HTTP, HTTP+SSE).
+    """
+    from ..protocol import ProtocolError
+    from ..protocol.jsonrpc import INTERNAL_ERROR
+
+    reply = client_response_wait(session_id=session_id, request_id=message["id"], timeout=timeout)
+    if reply is None:
+        raise ProtocolError(INTERNAL_ERROR, f"The client did not answer {message['method']} within {timeout:g}s")
+    if "error" in reply:
+        error = reply.get("error") or {}
+        raise ProtocolError(int(error.get("code", INTERNAL_ERROR)),
+                            str(error.get("message", "The client refused the request")))
+    result = reply.get("result")
+    return result if isinstance(result, dict) else {}
+
+
 def request_cancel(*, scope: str, request_id: Any) -> None:
     """Mark a running request cancelled; ``scope`` is the session id (or another per-client scope)."""
     _signals().flag(_cancel_key(scope, request_id))

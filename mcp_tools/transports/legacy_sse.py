@@ -2,9 +2,12 @@
 
 ``GET /mcp/sse`` (or ``/mcp/<slug>/sse``) opens an event stream. Its first event,
 ``endpoint``, names where to POST messages: ``/mcp/messages?session_id=<id>``.
-Each POSTed JSON-RPC message is processed in the POST's own thread, then answered
-``202 Accepted``; its response (and any progress or log notification it causes)
-arrives on the stream as an event ``message``. Idle streams get a ``: ping``
+Each POSTed JSON-RPC message is answered ``202 Accepted``; its response (and any
+progress or log notification it causes) arrives on the stream as an event ``message``.
+Calls that may ask the client something (``tools/call``, ``prompts/get``,
+``resources/read``) run on a small bounded pool, so their POST is answered at once
+and the client can POST its answer (SDK clients send one POST at a time); other
+messages are processed in the POST's own thread. Idle streams get a ``: ping``
 comment every ``MCP_SSE_PING_INTERVAL_S`` seconds. Closing the stream ends the
 session: later POSTs with its id get 404. A revoked or expired credential ends
 the stream at the next keep-alive.
@@ -17,10 +20,11 @@ occupy one gunicorn (gthread) thread for as long as the client keeps it open:
 size ``--threads`` x ``--workers`` for the number of concurrent SSE clients plus
 the POST traffic. It holds no database connection while it waits.
 
-Server-to-client requests (elicitation for tools that need confirmation,
-sampling) are refused with a clear error: the client's answer would have to be
-POSTed while the call's own POST is still open, and SDK clients send one POST at
-a time. Those tools work over Streamable HTTP (``/mcp``).
+Server-to-client requests (elicitation for tools that need confirmation, sampling)
+go out on the stream; the client's answer arrives as a POSTed JSON-RPC response,
+possibly at another worker, and reaches the waiting call through Redis (as on
+``/mcp``). When the pool is full the call runs in its POST's thread and such a
+request is refused at once with a clear error instead of hanging.
 
 Authentication (bearer or API-key header, on the GET and on every POST), scopes,
 limits and audit are those of every other path: POSTs must come from the
@@ -29,15 +33,18 @@ credential that opened the stream, and tool calls run through the dispatcher ->
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+import contextvars
 import json
 import logging
+import threading
 import time
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import reverse
 from rest_framework import exceptions
@@ -51,12 +58,20 @@ from ..protocol.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
+    ErrorResponse,
     InvalidMessage,
     Request,
+    Response,
     error_response,
     parse_message,
 )
-from ..services.mcp_sessions import principal_key, request_cancel, request_is_cancelled
+from ..services.mcp_sessions import (
+    client_request_result,
+    client_response_publish,
+    principal_key,
+    request_cancel,
+    request_is_cancelled,
+)
 from ..services.sse_sessions import (
     SseUnavailable,
     sse_session_close,
@@ -75,6 +90,10 @@ from .streamable_http import origin_allowed
 logger = logging.getLogger("mcp_tools.transports.sse")
 
 TRANSPORT = "mcp-sse"
+# Calls that may ask the client (elicitation, sampling) run off their POST's thread: see the module docstring.
+BACKGROUND_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
+_POOL = ThreadPoolExecutor(max_workers=settings.MCP_STREAM_WORKERS, thread_name_prefix="mcp-sse-call")
+_POOL_SLOTS = threading.BoundedSemaphore(settings.MCP_STREAM_WORKERS)
 
 
 def _error(status: int, message: str, code: int = INVALID_REQUEST) -> JsonResponse:
@@ -201,21 +220,29 @@ def _event_stream(*, session_id: str, pubsub, endpoint_url: str, credential):
 
 
 class _StreamOutbound:
-    """Outbound of one POSTed request: everything goes onto the session's stream."""
+    """Outbound of one POSTed request: everything goes onto the session's stream.
 
-    def __init__(self, *, session_id: str, request_id: Any):
+    ``can_ask`` is False when the call runs in its own POST's thread: the client's answer
+    would be a new POST, which SDK clients send only after this one's 202, so asking would hang.
+    """
+
+    def __init__(self, *, session_id: str, request_id: Any, can_ask: bool):
         self.session_id = session_id
         self.request_id = request_id
+        self.can_ask = can_ask
 
     def send_notification(self, message: dict[str, Any]) -> None:
         sse_session_send(session_id=self.session_id, message=message)
 
     def send_request(self, message: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-        # The client's answer would come as a new POST, but clients (the official SDK, hence Mistral's)
-        # send their POSTs one at a time and wait for each 202: this request's POST holds that line
-        # until the tool finishes, so the answer could never arrive. Refuse at once instead of hanging.
-        raise ProtocolError(INVALID_REQUEST, f"This call needs to ask the user ({message.get('method')}), which "
-                                            "the HTTP+SSE transport cannot carry; use Streamable HTTP at /mcp.")
+        if not self.can_ask:
+            raise ProtocolError(INTERNAL_ERROR, f"The server is too busy to ask the user ({message.get('method')}) "
+                                                "right now; try again shortly.")
+        if not sse_session_send(session_id=self.session_id, message=message):
+            raise ProtocolError(INTERNAL_ERROR, "Cannot ask the client: its event stream is closed")
+        limit = float(settings.MCP_CLIENT_REQUEST_TIMEOUT_S)
+        return client_request_result(session_id=self.session_id, message=message,
+                                     timeout=min(timeout or limit, limit))
 
     def is_cancelled(self) -> bool:
         if self.request_id is None:
@@ -258,20 +285,49 @@ class SseMessageView(_SseView):
             if exc.request_id is not None:  # a client waiting for that id hears it on the stream too
                 sse_session_send(session_id=session.session_id, message=error)
             return JsonResponse(error, status=400)
+        if isinstance(message, (Response, ErrorResponse)):
+            # The client's answer to one of our requests: hand it to whichever worker's call waits for it.
+            reply = {"id": message.id, **({"result": message.result} if isinstance(message, Response)
+                                          else {"error": message.error})}
+            client_response_publish(session_id=session.session_id, message=reply)
+            return HttpResponse(status=202)
         principal = principal_for(credential=request.auth, endpoint=self.endpoint, client_ip=client_ip(request),
                                   transport=TRANSPORT)
-        _process(message=message, session=session, principal=principal, endpoint=self.endpoint,
-                 headers=request.headers, correlation_id=request.request_id)
+        work = dict(message=message, session=session, principal=principal, endpoint=self.endpoint,
+                    headers=request.headers, correlation_id=request.request_id)
+        if isinstance(message, Request) and message.method in BACKGROUND_METHODS and _POOL_SLOTS.acquire(
+                blocking=False):
+            try:
+                _POOL.submit(contextvars.copy_context().run, _process_in_background, work)
+            except RuntimeError:
+                _POOL_SLOTS.release()
+                raise
+        else:
+            _process(**work, can_ask=False)
         return HttpResponse(status=202)
 
 
-def _process(*, message, session, principal, endpoint, headers, correlation_id) -> None:
+def _process_in_background(work: dict) -> None:
+    close_old_connections()
+    try:
+        _process(**work, can_ask=True)
+    except Exception:  # the dispatcher answers client and handler faults itself; this is a last resort
+        logger.exception("HTTP+SSE call failed [ref=%s]", work["correlation_id"])
+        message = work["message"]
+        sse_session_send(session_id=work["session"].session_id,
+                         message=error_response(message.id, INTERNAL_ERROR, "Internal error"))
+    finally:
+        close_old_connections()
+        _POOL_SLOTS.release()
+
+
+def _process(*, message, session, principal, endpoint, headers, correlation_id, can_ask: bool) -> None:
     """Run one message through the dispatcher and put its answer on the session's stream."""
     session_id = session.session_id
     request_id = message.id if isinstance(message, Request) else None
     outcome = get_dispatcher(endpoint).handle(
         message, headers=headers, session=session.state,
-        outbound=_StreamOutbound(session_id=session_id, request_id=request_id),
+        outbound=_StreamOutbound(session_id=session_id, request_id=request_id, can_ask=can_ask),
         principal=principal, correlation_id=correlation_id)
     # Store the new state before the answer goes out: the client's next message may need it.
     if outcome.session_changed and outcome.session is not None:

@@ -171,16 +171,7 @@ class StreamOutbound:
             raise ProtocolError(INTERNAL_ERROR, "Cannot ask the client: no open session stream")
         self.events.put(message)
         wait = min(timeout or self.timeout_s, self.timeout_s)
-        reply = mcp_sessions.client_response_wait(session_id=self.session_id, request_id=message["id"],
-                                                  timeout=wait)
-        if reply is None:
-            raise ProtocolError(INTERNAL_ERROR, f"The client did not answer {message['method']} within {wait:g}s")
-        if "error" in reply:
-            error = reply.get("error") or {}
-            raise ProtocolError(int(error.get("code", INTERNAL_ERROR)),
-                                str(error.get("message", "The client refused the request")))
-        result = reply.get("result")
-        return result if isinstance(result, dict) else {}
+        return mcp_sessions.client_request_result(session_id=self.session_id, message=message, timeout=wait)
 
     def is_cancelled(self) -> bool:
         if self.closed:

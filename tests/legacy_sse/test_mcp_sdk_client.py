@@ -106,27 +106,52 @@ def test_the_sdk_works_with_the_stream_and_the_posts_on_different_processes(serv
     assert called.structured_content["id"] == Ticket.objects.get(title=TICKET["title"]).pk
 
 
-def test_a_tool_that_needs_confirmation_is_refused_at_once_not_hung(server_a, tools, all_tools_token):
-    """Asking the user (elicitation) needs the client's answer POSTed while the call's own POST is still
-    open; SDK clients send one POST at a time, so this transport refuses clearly instead of hanging."""
+@pytest.mark.parametrize("action", ["accept", "decline"])
+def test_a_tool_that_needs_confirmation_asks_the_user_over_the_stream(server_a, server_b, tools, all_tools_token,
+                                                                      action):
+    """The call runs off its POST's thread, so the SDK can POST the user's answer (to another process here)."""
     Tool.objects.filter(name="create_ticket").update(requires_confirmation=True)
     lookup_cache_bump()  # QuerySet.update() sends no signal
+    transport = _PostsElsewhere(int(server_b.url.rsplit(":", 1)[1]))
     asked = []
+
+    def factory(headers=None, timeout=None, auth=None):
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, transport=transport)
 
     async def confirm(context, params):
         asked.append(params.message)
-        return types.ElicitResult(action="accept", content={"confirm": True})
+        if action == "accept":
+            return types.ElicitResult(action="accept", content={"confirm": True})
+        return types.ElicitResult(action="decline")
 
     async def work(session):
-        with pytest.raises(MCPError) as refused:
-            await session.call_tool("create_ticket", TICKET)
-        return refused.value
+        return await session.call_tool("create_ticket", TICKET)
 
     started = time.monotonic()
-    _, error = asyncio.run(session_run(server_a.url + "/mcp/sse", bearer(all_tools_token), work,
-                                       elicitation_callback=confirm))
+    _, called = asyncio.run(session_run(server_a.url + "/mcp/sse", bearer(all_tools_token), work,
+                                        httpx_client_factory=factory, elicitation_callback=confirm))
 
-    assert time.monotonic() - started < 10
-    assert "Streamable HTTP" in str(error)
-    assert asked == []
+    assert time.monotonic() - started < 20
+    assert len(asked) == 1 and "Create" in asked[0] and TICKET["title"] in asked[0]
+    event = AuditEvent.objects.get(tool_name="create_ticket")
+    assert event.confirmation == action and event.transport == "mcp-sse"
+    if action == "accept":
+        assert called.is_error is not True
+        assert called.structured_content["id"] == Ticket.objects.get(title=TICKET["title"]).pk
+    else:
+        assert called.is_error is True and "did not confirm" in called.content[0].text
+        assert event.outcome == "denied" and not Ticket.objects.exists()
+
+
+def test_a_tool_that_needs_confirmation_is_refused_when_the_client_cannot_ask(server_a, tools, all_tools_token):
+    Tool.objects.filter(name="create_ticket").update(requires_confirmation=True)
+    lookup_cache_bump()
+
+    async def work(session):
+        return await session.call_tool("create_ticket", TICKET)
+
+    _, called = asyncio.run(session_run(server_a.url + "/mcp/sse", bearer(all_tools_token), work))
+
+    assert called.is_error is True and "did not confirm" in called.content[0].text
+    assert AuditEvent.objects.get(tool_name="create_ticket").confirmation == "unsupported"
     assert not Ticket.objects.exists()
