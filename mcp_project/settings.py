@@ -229,6 +229,10 @@ MCP_SESSION_IDLE_S = env_int("MCP_SESSION_IDLE_S", 24 * 3600, minimum=60)
 MCP_STREAM_WORKERS = env_int("MCP_STREAM_WORKERS", 4, minimum=1)
 # How long a handshake-era call waits for the client's answer (elicitation, sampling).
 MCP_CLIENT_REQUEST_TIMEOUT_S = env_int("MCP_CLIENT_REQUEST_TIMEOUT_S", 120, minimum=1)
+# subscriptions/listen (2026-07-28): open change streams per process (each holds a gunicorn thread; beyond
+# it a listen is acknowledged and closed at once), and how long one stream lasts before the client re-listens.
+MCP_LISTEN_MAX_STREAMS = env_int("MCP_LISTEN_MAX_STREAMS", 2, minimum=0)
+MCP_LISTEN_MAX_S = env_int("MCP_LISTEN_MAX_S", 300, minimum=1)
 # Sent to clients as the server's instructions on /mcp (an endpoint has its own).
 MCP_INSTRUCTIONS = env_str("MCP_INSTRUCTIONS")
 # TEST ONLY: serve the conformance suite's fixtures without authentication at /mcp/conformance.

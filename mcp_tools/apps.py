@@ -8,3 +8,4 @@ class McpToolsConfig(AppConfig):
     def ready(self):
         from .kinds import builtin  # noqa: F401  (registers the built-in handler kinds)
         from . import signals  # noqa: F401  (lookup cache invalidation)
+        from . import change_signals  # noqa: F401  (the change feed of subscriptions/listen)

@@ -36,7 +36,7 @@ from ..exceptions import (
 from ..models import ToolTask
 from .audit import audit_record
 from .broker import broker_check
-from .task_events import FALLBACK_POLL_S, task_event_publish, task_events_listen
+from .live_events import FALLBACK_POLL_S, task_event_publish, task_events_listen
 
 logger = logging.getLogger("mcp_tools.tasks")
 

@@ -31,6 +31,7 @@ from ..services.lookup_cache import TOOLS, cached_lookup
 from ..services.principals import oauth_scopes, tool_scope
 from ..services.tokens import allowed_tool_ids
 from . import mcp_tasks
+from .mcp_changes import install_change_feed
 
 CONFIRM_KEY = "confirm"
 CONFIRM_SCHEMA = {
@@ -436,9 +437,9 @@ def get_dispatcher(endpoint: McpEndpoint | None = None) -> Dispatcher:
             instructions = (endpoint.instructions if endpoint is not None else "") or \
                 getattr(settings, "MCP_INSTRUCTIONS", "") or None
             backend = DjangoBackend()
-            dispatcher = mcp_tasks.install_tasks(
+            dispatcher = install_change_feed(mcp_tasks.install_tasks(
                 build_dispatcher(backend, server_info=server_info(), state_key=state_key(),
-                                 instructions=instructions, page_size=settings.MCP_PAGE_SIZE), backend)
+                                 instructions=instructions, page_size=settings.MCP_PAGE_SIZE), backend))
             cached = (version, dispatcher)
             _DISPATCHERS[slug] = cached
     return cached[1]

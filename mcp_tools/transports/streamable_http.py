@@ -56,6 +56,7 @@ from ..protocol.versions import STATELESS_VERSIONS
 from ..services import mcp_sessions
 from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
 from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for
+from .mcp_changes import listen_frames
 
 logger = logging.getLogger("mcp_tools.transports")
 
@@ -336,10 +337,12 @@ class StreamableHttpView(APIView):
         return _json(outcome.response, outcome.http_status, headers)
 
     def _listen_response(self, outcome) -> StreamingHttpResponse:
-        # No change feed is pushed yet: acknowledge the subscription, then close it cleanly.
-        subscription = outcome.subscription
-        frames = [_sse_frame(subscription.acknowledgement()), _sse_frame(subscription.final_response())]
-        return _sse_response(iter(frames))
+        if self.dispatcher is get_conformance_dispatcher():
+            # The test-only fixtures have no change feed: acknowledge, then close cleanly.
+            subscription = outcome.subscription
+            frames = [_sse_frame(subscription.acknowledgement()), _sse_frame(subscription.final_response())]
+            return _sse_response(iter(frames))
+        return _sse_response(listen_frames(outcome.subscription, _sse_frame))
 
     def _stream(self, message, headers, session, session_id, correlation_id):
         if message.method in WAIT_METHODS:

@@ -9,7 +9,7 @@ import pytest
 from mcp_tools.models import Tool, ToolTask
 from mcp_tools.services import tasks as task_services
 from mcp_tools.services.invocation import Caller
-from mcp_tools.services.task_events import task_event_publish, task_events_listen
+from mcp_tools.services.live_events import task_event_publish, task_events_listen
 from mcp_tools.services.tokens import token_issue
 from mcp_tools.services.tools import tool_save
 

@@ -1,12 +1,21 @@
-"""Live task events between processes: a worker announces progress and status changes, a waiting request hears them.
+"""Live events between processes: one process announces, the requests waiting for it hear it.
 
-Redis pub/sub, one channel per task. Events are hints, not records: the ToolTask row in
-Postgres stays the truth, and a waiter re-reads it at least every ``FALLBACK_POLL_S``, so
-a lost event (Redis restarting, a subscriber joining late) costs latency, never an answer.
-Without Redis (embedded mode: eager Celery in one process) an in-process bus does the same.
+Redis pub/sub. Two uses:
 
-Event shapes: ``{"type": "progress", "progress": p, "total": t|None, "message": m|None}``
-and ``{"type": "status", "status": s}``.
+* task events (``task_event_publish`` / ``task_events_listen``), one channel per task: a
+  worker announces progress and status changes, a ``tasks/result`` wait relays them.
+  Event shapes: ``{"type": "progress", "progress": p, "total": t|None, "message": m|None}``
+  and ``{"type": "status", "status": s}``.
+* the change feed (``change_publish`` / ``changes_listen``), one channel: an admin's change
+  to tools, prompts or resources, as the MCP notification it means
+  (``{"method": "notifications/tools/list_changed", "params": {...}}``), for
+  ``subscriptions/listen`` streams.
+
+Events are hints, not records: Postgres stays the truth. A task waiter re-reads its row at
+least every ``FALLBACK_POLL_S``, so a lost event (Redis restarting, a subscriber joining
+late) costs latency, never an answer; a listener that lost its subscription ends its stream
+so the client listens again and refetches. Without Redis (embedded mode: eager Celery in one
+process) an in-process bus does the same.
 """
 from __future__ import annotations
 
@@ -24,37 +33,61 @@ logger = logging.getLogger("mcp_tools.tasks")
 FALLBACK_POLL_S = 1.0
 
 
-def _channel(task_id: str) -> str:
+CHANGES_CHANNEL = "mcp:changes"
+
+
+def _task_channel(task_id: str) -> str:
     return f"mcp:task-events:{task_id}"
 
 
-def task_event_publish(*, task_id: str, event: dict[str, Any]) -> None:
-    """Announce an event; never raises (a worker must not fail a tool run because nobody could be told)."""
+def _publish(channel: str, event: dict[str, Any]) -> None:
+    """Announce an event; never raises (a tool run or an admin's save must not fail because nobody heard)."""
     try:
-        _bus().publish(_channel(task_id), json.dumps(event))
-    except Exception as exc:  # Redis down or restarting: the row still has the news
-        logger.debug("Could not publish event for task %s: %s", task_id, exc)
+        _bus().publish(channel, json.dumps(event))
+    except Exception as exc:  # Redis down or restarting: Postgres still has the news
+        logger.debug("Could not publish on %s: %s", channel, exc)
 
 
-class TaskEventListener:
-    """Events of one task, in order, from the moment of subscription."""
+class EventListener:
+    """Events of one channel, in order, from the moment of subscription."""
 
     def __init__(self, source) -> None:
         self._source = source
 
     def next(self, *, timeout: float) -> dict[str, Any] | None:
-        """The next event, or None after ``timeout`` seconds (or at once if the bus failed: poll the row)."""
+        """The next event, or None after ``timeout`` seconds (or at once if the bus failed)."""
         return self._source.next(timeout)
+
+    @property
+    def lost(self) -> bool:
+        """True once the subscription failed (Redis went away): events may have been missed."""
+        return self._source.lost
 
 
 @contextmanager
-def task_events_listen(*, task_id: str) -> Iterator[TaskEventListener]:
-    """Subscribe before reading the row, so no event between the read and the wait is missed."""
-    source = _bus().subscribe(_channel(task_id))
+def _listen(channel: str) -> Iterator[EventListener]:
+    source = _bus().subscribe(channel)
     try:
-        yield TaskEventListener(source)
+        yield EventListener(source)
     finally:
         source.close()
+
+
+def task_event_publish(*, task_id: str, event: dict[str, Any]) -> None:
+    _publish(_task_channel(task_id), event)
+
+
+def task_events_listen(*, task_id: str):
+    """Subscribe before reading the row, so no event between the read and the wait is missed."""
+    return _listen(_task_channel(task_id))
+
+
+def change_publish(*, method: str, params: dict[str, Any] | None = None) -> None:
+    _publish(CHANGES_CHANNEL, {"method": method, "params": params or {}})
+
+
+def changes_listen():
+    return _listen(CHANGES_CHANNEL)
 
 
 # --- the two buses --------------------------------------------------------------------------------
@@ -62,11 +95,13 @@ def task_events_listen(*, task_id: str) -> Iterator[TaskEventListener]:
 class _RedisSubscription:
     def __init__(self, client, channel: str) -> None:
         self.pubsub = None
+        self.lost = False
         try:
             self.pubsub = client.pubsub(ignore_subscribe_messages=True)
             self.pubsub.subscribe(channel)
         except Exception as exc:
             logger.debug("Could not subscribe to %s: %s", channel, exc)
+            self.lost = True
             self.close()
 
     def next(self, timeout: float) -> dict[str, Any] | None:
@@ -76,7 +111,8 @@ class _RedisSubscription:
         try:
             message = self.pubsub.get_message(timeout=timeout)
         except Exception as exc:
-            logger.debug("Task event subscription lost: %s", exc)
+            logger.debug("Event subscription lost: %s", exc)
+            self.lost = True
             self.close()
             return None
         if not message or message.get("type") != "message":
@@ -110,6 +146,8 @@ class _RedisBus:
 
 
 class _LocalSubscription:
+    lost = False
+
     def __init__(self, bus: "_LocalBus", channel: str) -> None:
         self.bus, self.channel, self.queue = bus, channel, queue.Queue()
 
