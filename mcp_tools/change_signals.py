@@ -4,14 +4,11 @@ After commit only, so a client that refetches on the notification sees the chang
 to an endpoint's tool, prompt or resource set changes those lists too. ``QuerySet.update()``
 sends no signal; the admin and the services save rows one by one.
 """
-from functools import partial
-
-from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from .models import McpEndpoint, Prompt, Resource, Tool
-from .services.live_events import change_publish
+from .services.live_events import change_announce
 
 TOOLS_CHANGED = "notifications/tools/list_changed"
 PROMPTS_CHANGED = "notifications/prompts/list_changed"
@@ -20,7 +17,7 @@ RESOURCE_UPDATED = "notifications/resources/updated"
 
 
 def _announce(method: str, params: dict | None = None) -> None:
-    transaction.on_commit(partial(change_publish, method=method, params=params), robust=True)
+    change_announce(method=method, params=params)
 
 
 @receiver(post_save, sender=Tool, dispatch_uid="mcp_changes_tool_saved")

@@ -20,6 +20,7 @@ process) an in-process bus does the same.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import partial
 import json
 import logging
 import queue
@@ -27,6 +28,7 @@ import threading
 from typing import Any, Iterator
 
 from django.conf import settings
+from django.db import transaction
 
 logger = logging.getLogger("mcp_tools.tasks")
 
@@ -84,6 +86,11 @@ def task_events_listen(*, task_id: str):
 
 def change_publish(*, method: str, params: dict[str, Any] | None = None) -> None:
     _publish(CHANGES_CHANNEL, {"method": method, "params": params or {}})
+
+
+def change_announce(*, method: str, params: dict[str, Any] | None = None) -> None:
+    """Publish once the current transaction commits, so a client refetching on the news sees the change."""
+    transaction.on_commit(partial(change_publish, method=method, params=params), robust=True)
 
 
 def changes_listen():

@@ -2,6 +2,7 @@
 from django.db import transaction
 
 from ..models import Tool, ToolRevision
+from .live_events import change_announce
 from .lookup_cache import TOOLS, lookup_cache_bump
 
 REVISED_FIELDS = ("name", "title", "description", "input_schema", "output_schema", "annotations")
@@ -26,5 +27,7 @@ def tool_save(*, tool: Tool, changed_by=None) -> Tool:
 
 def tools_set_enabled(*, queryset, enabled: bool) -> int:
     changed = queryset.update(enabled=enabled)
-    lookup_cache_bump(TOOLS)  # QuerySet.update() sends no signal
+    lookup_cache_bump(TOOLS)  # QuerySet.update() sends no signal: invalidate and announce here
+    if changed:
+        change_announce(method="notifications/tools/list_changed")
     return changed

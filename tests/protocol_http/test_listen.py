@@ -114,6 +114,18 @@ def test_a_listen_stream_carries_only_what_was_asked_for_and_ends_with_its_respo
         assert_message_valid(STATELESS, m, "subscriptions/listen" if "id" in m else None)
 
 
+def test_the_admins_bulk_disable_is_announced_too(server_factory, demo, demo_token):
+    from mcp_tools.services.tools import tools_set_enabled
+
+    server = server_factory(MCP_LISTEN_MAX_S="3")
+    stream = RawListen(f"{server.url}/mcp", demo_token, {"toolsListChanged": True})
+    wait_until(lambda: stream.messages, timeout=10)
+    assert tools_set_enabled(queryset=Tool.objects.filter(name="echo"), enabled=False) == 1  # QuerySet.update()
+    stream.thread.join(timeout=15)
+    assert stream.methods() == ["notifications/subscriptions/acknowledged", "notifications/tools/list_changed",
+                                "<response>"]
+
+
 def test_beyond_its_stream_limit_a_listen_is_acknowledged_and_closed_at_once(server_factory, demo, demo_token):
     server = server_factory(MCP_LISTEN_MAX_STREAMS="0")
     stream = RawListen(f"{server.url}/mcp", demo_token, {"toolsListChanged": True})
