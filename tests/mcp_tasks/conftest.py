@@ -10,6 +10,8 @@ from mcp_tools.services.tokens import token_issue
 from mcp_tools.services.tools import tool_save
 from scripts.mcp_conformance import Server
 
+from .helpers import SlowDownload, session
+
 
 @pytest.fixture(scope="session")
 def tasks_server(django_db_setup, django_db_blocker):
@@ -40,3 +42,22 @@ def owner(tools):
 @pytest.fixture
 def other(tools):
     return token_issue(name="other", all_tools=True)
+
+
+@pytest.fixture
+def mcp_session(tasks_server, owner):
+    """An initialized 2025-11-25 (handshake era, with tasks) session of the owner's token."""
+    client = session(f"{tasks_server.url}/mcp", owner.secret)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def download(tools):
+    """A slow upstream (about 3 s) and the async http_request tool 'fetch_report' that downloads from it."""
+    server = SlowDownload()
+    tool_save(tool=Tool(name="fetch_report", description="Download the nightly report (slow)", kind="http_request",
+                        execution=Tool.Execution.ASYNC, input_schema={"type": "object"}, timeout_s=30,
+                        config={"base_url": server.url, "path": "/report", "allowed_hosts": ["127.0.0.1"]}))
+    yield server
+    server.close()

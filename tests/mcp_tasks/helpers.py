@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
+import threading
+import time
 
 from django.utils import timezone
 
@@ -63,3 +66,45 @@ def working_task(tool, token) -> ToolTask:
     now = timezone.now()
     return ToolTask.objects.create(tool=tool, tool_name=tool.name, token=token, arguments={}, ttl_s=600,
                                    created_at=now, expires_at=now + timedelta(seconds=600))
+
+
+class SlowDownload:
+    """Serves one JSON document in ``chunks`` pieces, ``pause`` seconds apart (with a Content-Length).
+
+    ``outcome`` becomes "complete" when every byte was written, "aborted" when the client hung up.
+    """
+
+    def __init__(self, chunks: int = 8, pause: float = 0.4):
+        self.document = json.dumps({"rows": ["x" * 200] * 40}).encode()
+        self.outcome = None
+        self.requests_started = 0
+        document, outer = self.document, self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests_started += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(document)))
+                self.end_headers()
+                size = -(-len(document) // chunks)
+                try:
+                    for start in range(0, len(document), size):
+                        self.wfile.write(document[start:start + size])
+                        self.wfile.flush()
+                        time.sleep(pause)
+                    outer.outcome = "complete"
+                except (BrokenPipeError, ConnectionResetError):
+                    outer.outcome = "aborted"
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -16,8 +16,7 @@ from mcp_tools.services.tools import tool_save
 from tests.helpers import wait_until
 from tests.protocol_http.helpers import rpc
 
-from .helpers import call, session
-from .test_task_progress import SlowDownload
+from .helpers import SlowDownload, call
 
 pytestmark = pytest.mark.worker
 FULL_RUN_S = 40 * 0.3
@@ -36,23 +35,16 @@ def big_download(tools):
     server.close()
 
 
-@pytest.fixture
-def mcp(tasks_server, owner):
-    client = session(f"{tasks_server.url}/mcp", owner.secret)
-    yield client
-    client.close()
-
-
 def _cancelled_event(**filters):
     return AuditEvent.objects.filter(error_code="cancelled", **filters).first()
 
 
-def test_tasks_cancel_stops_the_running_tool(celery_worker, mcp, big_download):
-    task_id = call(mcp, "tools/call", {"name": "fetch_big", "arguments": {}, "task": {}},
+def test_tasks_cancel_stops_the_running_tool(celery_worker, mcp_session, big_download):
+    task_id = call(mcp_session, "tools/call", {"name": "fetch_big", "arguments": {}, "task": {}},
                    result_def="CreateTaskResult")["result"]["task"]["taskId"]
     wait_until(lambda: ToolTask.objects.get(pk=task_id).status_message.startswith("Received"), timeout=15)
 
-    cancelled = call(mcp, "tasks/cancel", {"taskId": task_id}, result_def="CancelTaskResult")["result"]
+    cancelled = call(mcp_session, "tasks/cancel", {"taskId": task_id}, result_def="CancelTaskResult")["result"]
     assert cancelled["status"] == "cancelled"
     event = wait_until(lambda: _cancelled_event(task_id=task_id), timeout=10)
     assert event.duration_ms < FULL_RUN_S * 1000  # stopped mid-download, not run to the end
@@ -61,18 +53,18 @@ def test_tasks_cancel_stops_the_running_tool(celery_worker, mcp, big_download):
     assert ToolTask.objects.get(pk=task_id).status == "cancelled"  # and it stays cancelled
 
 
-def test_notifications_cancelled_stops_a_tool_running_in_the_request(mcp, big_download):
+def test_notifications_cancelled_stops_a_tool_running_in_the_request(mcp_session, big_download):
     message = rpc("tools/call", {"name": "fetch_big_now", "arguments": {}, "_meta": {"progressToken": "big"}})
     replies = {}
 
     def run_call():
-        replies["response"] = mcp.post_raw(json.dumps(message))
+        replies["response"] = mcp_session.post_raw(json.dumps(message))
 
     caller = threading.Thread(target=run_call)
     caller.start()
     wait_until(lambda: big_download.requests_started > 0, timeout=10)
     time.sleep(0.5)  # downloading and reporting progress
-    response = mcp.post_raw(json.dumps(rpc("notifications/cancelled", {"requestId": message["id"],
+    response = mcp_session.post_raw(json.dumps(rpc("notifications/cancelled", {"requestId": message["id"],
                                                                        "reason": "user pressed stop"}, id=None)))
     assert response.status_code == 202
     caller.join(timeout=30)

@@ -21,7 +21,6 @@ from mcp_types import (
 import pytest
 
 from .helpers import call
-from .test_task_progress import download, mcp  # noqa: F401  (fixtures: the slow upstream and its tool)
 
 pytestmark = pytest.mark.worker
 
@@ -42,8 +41,8 @@ async def _follow(url: str, secret: str, task_id: str):
 
 
 def test_the_sdk_client_hears_progress_and_status_of_a_worker_task(celery_worker, tasks_server, owner, download,
-                                                                   mcp):
-    task_id = call(mcp, "tools/call", {"name": "fetch_report", "arguments": {}, "task": {"ttl": 60_000},
+                                                                   mcp_session):
+    task_id = call(mcp_session, "tools/call", {"name": "fetch_report", "arguments": {}, "task": {"ttl": 60_000},
                                        "_meta": {"progressToken": "sdk-report"}},
                    result_def="CreateTaskResult")["result"]["task"]["taskId"]
     result, heard = anyio.run(_follow, f"{tasks_server.url}/mcp", owner.secret, task_id)

@@ -5,99 +5,32 @@ server, so the progress is the kind's own (bytes received), reported on a real w
 """
 from __future__ import annotations
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
-import threading
-import time
 
 import httpx
 import pytest
 
-from mcp_tools.models import Tool, ToolTask
-from mcp_tools.services.tools import tool_save
+from mcp_tools.models import ToolTask
 from tests.helpers import wait_until
 from tests.protocol_http.helpers import rpc
 from tests.protocol_http.wire import assert_message_valid, messages_from_body
 
-from .helpers import call, session
+from .helpers import call
 
 pytestmark = pytest.mark.worker
 V = "2025-11-25"
 RELATED = "io.modelcontextprotocol/related-task"
-CHUNKS = 8
-CHUNK_PAUSE_S = 0.4
-
-
-class SlowDownload:
-    """Serves one JSON document in ``chunks`` pieces, ``pause`` seconds apart (with a Content-Length).
-
-    ``outcome`` becomes "complete" when every byte was written, "aborted" when the client hung up.
-    """
-
-    def __init__(self, chunks: int = CHUNKS, pause: float = CHUNK_PAUSE_S):
-        self.document = json.dumps({"rows": ["x" * 200] * 40}).encode()
-        self.outcome = None
-        self.requests_started = 0
-        document, outer = self.document, self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.requests_started += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(document)))
-                self.end_headers()
-                size = -(-len(document) // chunks)
-                try:
-                    for start in range(0, len(document), size):
-                        self.wfile.write(document[start:start + size])
-                        self.wfile.flush()
-                        time.sleep(pause)
-                    outer.outcome = "complete"
-                except (BrokenPipeError, ConnectionResetError):
-                    outer.outcome = "aborted"
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def download(tools):
-    server = SlowDownload()
-    tool_save(tool=Tool(name="fetch_report", description="Download the nightly report (slow)", kind="http_request",
-                        execution=Tool.Execution.ASYNC, input_schema={"type": "object"}, timeout_s=30,
-                        config={"base_url": server.url, "path": "/report", "allowed_hosts": ["127.0.0.1"]}))
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def mcp(tasks_server, owner):
-    client = session(f"{tasks_server.url}/mcp", owner.secret)
-    yield client
-    client.close()
-
-
-def _start(mcp, meta: dict | None = None) -> str:
+def _start(mcp_session, meta: dict | None = None) -> str:
     params = {"name": "fetch_report", "arguments": {}, "task": {}}
     if meta:
         params["_meta"] = meta
-    return call(mcp, "tools/call", params, result_def="CreateTaskResult")["result"]["task"]["taskId"]
+    return call(mcp_session, "tools/call", params, result_def="CreateTaskResult")["result"]["task"]["taskId"]
 
 
-def _wait_streamed(mcp, task_id: str, accept: str | None = None) -> tuple[httpx.Response, list[dict]]:
+def _wait_streamed(mcp_session, task_id: str, accept: str | None = None) -> tuple[httpx.Response, list[dict]]:
     """tasks/result; every message on the stream is checked against the official 2025-11-25 schema."""
     message = rpc("tasks/result", {"taskId": task_id})
-    response = mcp.post_raw(json.dumps(message), {"Accept": accept} if accept else None)
+    response = mcp_session.post_raw(json.dumps(message), {"Accept": accept} if accept else None)
     messages = messages_from_body(response.headers.get("content-type", ""), response.content)
     for m in messages:
         assert_message_valid(V, m, "tasks/result" if m.get("id") == message["id"] else None)
@@ -109,9 +42,9 @@ def _payload(reply: dict) -> dict:
     return json.loads(reply["result"]["content"][0]["text"])
 
 
-def test_worker_progress_reaches_the_client_waiting_on_tasks_result(celery_worker, mcp, download):
-    task_id = _start(mcp, {"progressToken": "report-1"})
-    response, messages = _wait_streamed(mcp, task_id)
+def test_worker_progress_reaches_the_client_waiting_on_tasks_result(celery_worker, mcp_session, download):
+    task_id = _start(mcp_session, {"progressToken": "report-1"})
+    response, messages = _wait_streamed(mcp_session, task_id)
 
     assert response.headers["content-type"].startswith("text/event-stream")
     progress = [m["params"] for m in messages if m.get("method") == "notifications/progress"]
@@ -132,28 +65,28 @@ def test_worker_progress_reaches_the_client_waiting_on_tasks_result(celery_worke
     assert messages.index(final) > max(messages.index(m) for m in messages if "method" in m)  # the answer is last
 
 
-def test_without_a_progress_token_no_progress_is_sent_but_the_status_is(celery_worker, mcp, download):
-    task_id = _start(mcp)
-    response, messages = _wait_streamed(mcp, task_id)
+def test_without_a_progress_token_no_progress_is_sent_but_the_status_is(celery_worker, mcp_session, download):
+    task_id = _start(mcp_session)
+    response, messages = _wait_streamed(mcp_session, task_id)
     assert not [m for m in messages if m.get("method") == "notifications/progress"]
     assert [m for m in messages if m.get("method") == "notifications/tasks/status"]
     assert _payload(messages[-1])["status"] == 200
 
 
-def test_a_client_that_reads_only_json_gets_the_plain_result(celery_worker, mcp, download):
-    task_id = _start(mcp, {"progressToken": 7})
-    response, messages = _wait_streamed(mcp, task_id, accept="application/json")
+def test_a_client_that_reads_only_json_gets_the_plain_result(celery_worker, mcp_session, download):
+    task_id = _start(mcp_session, {"progressToken": 7})
+    response, messages = _wait_streamed(mcp_session, task_id, accept="application/json")
     assert response.headers["content-type"].startswith("application/json")
     assert len(messages) == 1 and _payload(messages[0])["status"] == 200
     assert ToolTask.objects.get(pk=task_id).progress_token == 7
 
 
-def test_tasks_get_and_the_rest_status_show_the_last_progress_while_it_runs(celery_worker, mcp, download, owner,
+def test_tasks_get_and_the_rest_status_show_the_last_progress_while_it_runs(celery_worker, mcp_session, download, owner,
                                                                            tasks_server):
-    task_id = _start(mcp, {"progressToken": "p"})
+    task_id = _start(mcp_session, {"progressToken": "p"})
 
     def reported():
-        got = call(mcp, "tasks/get", {"taskId": task_id}, result_def="GetTaskResult")["result"]
+        got = call(mcp_session, "tasks/get", {"taskId": task_id}, result_def="GetTaskResult")["result"]
         return got if got.get("statusMessage", "").startswith("Received ") else None
 
     got = wait_until(reported, timeout=15, interval=0.2)
