@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 
 from .models import Notification, NotificationPreference
 from .services import notifications_resend
@@ -37,6 +38,7 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
     list_filter = ("muted", "email_enabled", "webhook_enabled", "preferred_channel", "muted_until")
     search_fields = ("recipient", "email_address", "webhook_url", "note")
     readonly_fields = ("created_at", "updated_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare host means https, not http
     fieldsets = (
         (None, {"fields": ("recipient", "note")}),
         ("Channels", {"fields": ("email_enabled", "webhook_enabled", "preferred_channel")}),
