@@ -26,7 +26,8 @@ class TicketAdmin(admin.ModelAdmin):
         if "assignee" in form.changed_data and obj.assignee_id:
             notification = ticket_notify_assignee(ticket=obj)
             if notification is not None and notification.status == notification.Status.SKIPPED:
-                self.message_user(request, f"{obj.assignee} was not notified: {notification.skip_reason}",
+                who = obj.assignee.get_username()
+                self.message_user(request, f"The new assignee {who} was not notified: {notification.skip_reason}",
                                   messages.WARNING)
 
     def save_formset(self, request, form, formset, change):
