@@ -46,12 +46,28 @@ def _refused_reason(channel: str) -> str:
     return f"The recipient does not accept {CHANNEL_LABELS.get(channel, channel).lower()} notifications."
 
 
-def _target(channel: str, preference: NotificationPreference | None, webhook_url: str) -> str | None:
-    """Where this channel would deliver, or None if it cannot be addressed."""
+def _webhook_target(preference: NotificationPreference | None, webhook_url: str) -> str:
+    return (preference.webhook_url if preference else "") or webhook_url
+
+
+def _explicit(channel: str, preference: NotificationPreference | None, webhook_url: str) -> Route:
+    """The channel as asked. A bad e-mail address is left for the transport to report as 'failed'."""
     if channel == Notification.Channel.WEBHOOK:
-        return (preference.webhook_url if preference else "") or webhook_url or None
-    if channel == Notification.Channel.EMAIL:
-        return preference.email_address if preference else ""
+        target = _webhook_target(preference, webhook_url)
+        if not target:
+            raise NoWebhookUrl("No webhook URL: the sender gave none and the recipient has none.")
+        return Route(channel=channel, target=target)
+    if channel == Notification.Channel.EMAIL and preference is not None:
+        return Route(channel=channel, target=preference.email_address)
+    return Route(channel=channel)
+
+
+def _unreachable(channel: str, recipient: str, preference: NotificationPreference, webhook_url: str) -> str:
+    """Why a channel cannot reach the recipient ('' if it can)."""
+    if channel == Notification.Channel.WEBHOOK and not _webhook_target(preference, webhook_url):
+        return "webhook: no URL from the recipient or the sender"
+    if channel == Notification.Channel.EMAIL and "@" not in (preference.email_address or recipient):
+        return f"e-mail: '{recipient}' is not an e-mail address and no address is set"
     return ""
 
 
@@ -61,34 +77,32 @@ def preference_apply(*, recipient: str, channel: str | None, default_channel: st
 
     ``channel`` is the caller's explicit choice (None: not chosen). An explicit channel the
     recipient refused is skipped, never re-routed: the caller asked for that channel. Without
-    one, the recipient's preferred channel comes first, then ``default_channel``, then any
-    other accepted channel that can be addressed. Raises NoWebhookUrl for an explicit webhook
-    with no URL from anywhere (a caller error, not the recipient's choice).
+    one, the first accepted channel that can reach the recipient is used, in this order: the
+    recipient's preferred channel, ``default_channel``, the others. Raises NoWebhookUrl for
+    an explicit webhook with no URL from anywhere (a caller error, not the recipient's choice).
     """
     preference = preference_get(recipient=recipient)
     if preference is None:
-        candidates = [channel or default_channel]
-    elif preference.muted_at(now):
+        return _explicit(channel or default_channel, None, webhook_url)
+    if preference.muted_at(now):
         return Route(channel=channel or preference.preferred_channel or default_channel,
                      skip_reason=_muted_reason(preference))
-    elif channel:
+    if channel:
         if not preference.accepts(channel):
             return Route(channel=channel, skip_reason=_refused_reason(channel))
-        candidates = [channel]
-    else:
-        ordered = [preference.preferred_channel, default_channel, *CHANNEL_LABELS]
-        candidates = [c for c in dict.fromkeys(ordered) if c and preference.accepts(c)]
-    for candidate in candidates:
-        target = _target(candidate, preference, webhook_url)
-        if target is not None:
-            return Route(channel=candidate, target=target)
-    if channel or preference is None:
-        raise NoWebhookUrl("No webhook URL: the tool has none configured and the recipient gave none.")
-    if not candidates:
+        return _explicit(channel, preference, webhook_url)
+    ordered = [preference.preferred_channel, default_channel, *CHANNEL_LABELS]
+    accepted = [c for c in dict.fromkeys(ordered) if c and preference.accepts(c)]
+    if not accepted:
         return Route(channel=default_channel, skip_reason="The recipient has turned off every channel.")
-    # Only webhooks are accepted (e-mail always has an address) and nobody gave a URL.
-    return Route(channel=candidates[0], skip_reason=(
-        "The recipient accepts only webhook notifications, and neither they nor the sender gave a webhook URL."))
+    problems = []
+    for candidate in accepted:
+        problem = _unreachable(candidate, recipient, preference, webhook_url)
+        if not problem:
+            return _explicit(candidate, preference, webhook_url)
+        problems.append(problem)
+    return Route(channel=accepted[0], skip_reason=(
+        f"No channel the recipient accepts can reach them ({'; '.join(problems)})."[:300]))
 
 
 def preference_veto(*, recipient: str, channel: str, now: datetime) -> str:

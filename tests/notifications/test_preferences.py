@@ -102,7 +102,23 @@ class TestQueueTime:
 
     def test_webhook_only_without_any_url_is_skipped_with_the_reason(self, queue, enqueued):
         prefer(email_enabled=False)
-        assert_skipped(queue(), enqueued, "accepts only webhook notifications")
+        assert_skipped(queue(), enqueued, "(webhook: no URL from the recipient or the sender)")
+
+    def test_a_preferred_webhook_nobody_gave_a_url_for_falls_back_to_email(self, queue):
+        prefer(preferred_channel="webhook")
+        notification = queue()
+        assert (notification.status, notification.channel, notification.target) == ("queued", "email", "")
+
+    def test_a_user_id_goes_by_webhook_rather_than_to_an_address_that_is_not_one(self, queue):
+        prefer(recipient="user-9", webhook_url=OWN_HOOK)
+        notification = queue(recipient="user-9")
+        assert (notification.status, notification.channel, notification.target) == ("queued", "webhook", OWN_HOOK)
+
+    def test_no_accepted_channel_that_can_reach_them_is_skipped_with_each_reason(self, queue, enqueued):
+        prefer(recipient="user-9")
+        notification = queue(recipient="user-9")
+        assert_skipped(notification, enqueued, "'user-9' is not an e-mail address and no address is set; "
+                                               "webhook: no URL from the recipient or the sender")
 
     def test_every_channel_off_is_skipped(self, queue, enqueued):
         prefer(email_enabled=False, webhook_enabled=False)
