@@ -1,6 +1,7 @@
 from mcp_tools.exceptions import ToolError
 from mcp_tools.kinds.base import HandlerKind, register
 
+from .preferences import NoWebhookUrl
 from .services import notification_as_dict, notification_get, notification_queue
 
 
@@ -8,6 +9,8 @@ from .services import notification_as_dict, notification_get, notification_queue
 class SendNotificationKind(HandlerKind):
     """Records a queued notification and returns at once; a Celery worker delivers it.
 
+    The recipient's preferences may pick the channel and address, or rule the notification
+    out: then the result says status 'skipped' with ``skip_reason`` and nothing is sent.
     If the task queue is down the call fails with 'unavailable' (HTTP 503) and records nothing.
     """
 
@@ -29,22 +32,25 @@ class SendNotificationKind(HandlerKind):
         return []
 
     def run(self, arguments, config, context):
-        channel = arguments.get("channel") or config.get("channel", "email")
-        if channel not in ("email", "webhook"):
+        channel = arguments.get("channel") or None  # the agent's explicit choice; else the recipient's preference
+        if channel is not None and channel not in ("email", "webhook"):
             raise ToolError(f"Unknown channel '{channel}'; use 'email' or 'webhook'.")
-        if channel == "webhook" and not config.get("webhook_url"):
-            raise ToolError("This tool has no webhook configured; use the email channel.")
-        notification = notification_queue(
-            recipient=arguments["user_id"],
-            message=arguments["message"],
-            subject=arguments.get("subject") or config.get("subject", ""),
-            channel=channel,
-            target=config.get("webhook_url", "") if channel == "webhook" else "",
-            created_by_tool=context.tool_name,
-            created_by_token=context.token_prefix,
-            request_id=context.request_id,
-            require_broker=True,
-        )
+        try:
+            notification = notification_queue(
+                recipient=arguments["user_id"],
+                message=arguments["message"],
+                subject=arguments.get("subject") or config.get("subject", ""),
+                channel=channel,
+                default_channel=config.get("channel", "email"),
+                webhook_url=config.get("webhook_url", ""),
+                created_by_tool=context.tool_name,
+                created_by_token=context.token_prefix,
+                request_id=context.request_id,
+                require_broker=True,
+            )
+        except NoWebhookUrl:
+            raise ToolError("This tool has no webhook configured and the recipient has no webhook URL; "
+                            "use the email channel.") from None
         return notification_as_dict(notification)
 
 

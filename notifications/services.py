@@ -18,6 +18,7 @@ from django.utils import timezone
 from mcp_tools.services.broker import broker_check
 
 from .models import Notification
+from .preferences import preference_apply, preference_veto
 from .transports import TRANSPORTS, TransportError
 
 logger = logging.getLogger("notifications")
@@ -34,10 +35,18 @@ def notification_enqueue(*, notification_id: int, countdown: float | None = None
     deliver_notification.apply_async((notification_id,), countdown=countdown)
 
 
-def notification_queue(*, recipient: str, message: str, channel: str = "email", subject: str = "",
-                       target: str = "", created_by_tool: str = "", created_by_token: str = "",
-                       request_id: str = "", require_broker: bool = False) -> Notification:
+def notification_queue(*, recipient: str, message: str, channel: str | None = None,
+                       default_channel: str = Notification.Channel.EMAIL, subject: str = "", webhook_url: str = "",
+                       created_by_tool: str = "", created_by_token: str = "", request_id: str = "",
+                       require_broker: bool = False) -> Notification:
     """Record a notification and enqueue its delivery once the transaction commits.
+
+    The recipient's preferences decide first (``preference_apply``): ``channel`` is the
+    caller's explicit choice (None lets the recipient's preferred channel, then
+    ``default_channel``, decide); ``webhook_url`` is used unless the recipient has their
+    own. A notification the recipient opted out of is recorded as 'skipped' with the
+    reason and never enqueued (and needs no broker). Raises NoWebhookUrl, writing nothing,
+    for a webhook nobody gave a URL for.
 
     Why "check the broker, insert, publish on commit" and not "publish inside the
     transaction and roll back if publishing fails":
@@ -61,14 +70,19 @@ def notification_queue(*, recipient: str, message: str, channel: str = "email", 
     The worker still treats "no such row" as "not committed yet" and retries a few
     times before giving up, so an unusual ordering never drops a message.
     """
+    now = timezone.now()
+    route = preference_apply(recipient=recipient, channel=channel, default_channel=default_channel,
+                             webhook_url=webhook_url, now=now)
+    fields = dict(recipient=recipient, message=message, channel=route.channel, subject=subject, target=route.target,
+                  created_by_tool=created_by_tool, created_by_token=created_by_token, request_id=request_id)
+    if route.skipped:
+        logger.info("Notification to %s skipped: %s", recipient, route.skip_reason)
+        return Notification.objects.create(**fields, status=Notification.Status.SKIPPED,
+                                           skip_reason=route.skip_reason)
     if require_broker:
         broker_check(what="Sending notifications")
     with transaction.atomic():
-        notification = Notification.objects.create(
-            recipient=recipient, message=message, channel=channel, subject=subject, target=target,
-            created_by_tool=created_by_tool, created_by_token=created_by_token, request_id=request_id,
-            next_attempt_at=timezone.now(),
-        )
+        notification = Notification.objects.create(**fields, next_attempt_at=now)
         transaction.on_commit(partial(notification_enqueue, notification_id=notification.pk), robust=True)
     return notification
 
@@ -88,6 +102,12 @@ def _retry_delay(attempts: int) -> float:
     return delay * random.uniform(1.0, 1.1)  # a little jitter so retries of a burst do not align
 
 
+def _claimable(now) -> Q:
+    return (Q(status=Notification.Status.QUEUED, next_attempt_at__lte=now)
+            | Q(status=Notification.Status.QUEUED, next_attempt_at__isnull=True)
+            | Q(status=Notification.Status.SENDING, lease_expires_at__lt=now))
+
+
 def notification_claim(*, notification_id: int) -> Notification | None:
     """Take the notification for sending with one conditional UPDATE, or return None.
 
@@ -95,13 +115,9 @@ def notification_claim(*, notification_id: int) -> Notification | None:
     The lease is written on the row, so every worker judges it the same way.
     """
     now = timezone.now()
-    claimed = Notification.objects.filter(
-        Q(status=Notification.Status.QUEUED, next_attempt_at__lte=now)
-        | Q(status=Notification.Status.QUEUED, next_attempt_at__isnull=True)
-        | Q(status=Notification.Status.SENDING, lease_expires_at__lt=now),
-        pk=notification_id,
-    ).update(status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1,
-             lease_expires_at=now + timedelta(seconds=settings.NOTIFICATION_LEASE_S))
+    claimed = Notification.objects.filter(_claimable(now), pk=notification_id).update(
+        status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1,
+        lease_expires_at=now + timedelta(seconds=settings.NOTIFICATION_LEASE_S))
     return Notification.objects.get(pk=notification_id) if claimed else None
 
 
@@ -121,8 +137,35 @@ def _not_claimed(notification_id: int) -> Delivery:
     return Delivery(status=row["status"], reason="already done")
 
 
+def notification_skip_if_vetoed(*, notification_id: int) -> Delivery | None:
+    """Skip a claimable notification whose recipient opted out after it was queued.
+
+    One conditional UPDATE, under the same condition a claim uses: if another worker
+    claimed it in between, nothing changes here and that worker's claim decides.
+    """
+    now = timezone.now()
+    row = Notification.objects.filter(_claimable(now), pk=notification_id).values("recipient", "channel").first()
+    if row is None:
+        return None
+    reason = preference_veto(recipient=row["recipient"], channel=row["channel"], now=now)
+    if not reason:
+        return None
+    skipped = Notification.objects.filter(_claimable(now), pk=notification_id).update(
+        status=Notification.Status.SKIPPED, skip_reason=reason, lease_expires_at=None)
+    if not skipped:
+        return None
+    logger.info("Notification %s skipped at delivery: %s", notification_id, reason)
+    return Delivery(status=Notification.Status.SKIPPED, reason=reason)
+
+
 def notification_deliver(*, notification_id: int) -> Delivery:
-    """Claim, send, record. No database transaction is open while the transport talks to the network."""
+    """Check the recipient's preferences again, claim, send, record.
+
+    No database transaction is open while the transport talks to the network.
+    """
+    vetoed = notification_skip_if_vetoed(notification_id=notification_id)
+    if vetoed is not None:
+        return vetoed
     notification = notification_claim(notification_id=notification_id)
     if notification is None:
         return _not_claimed(notification_id)
@@ -208,6 +251,7 @@ def notification_as_dict(notification: Notification) -> dict:
         "recipient": notification.recipient,
         "attempts": notification.attempts,
         "last_error": notification.last_error,
+        "skip_reason": notification.skip_reason,
         "created_at": notification.created_at.isoformat() if notification.created_at else None,
         "sent_at": notification.sent_at.isoformat() if notification.sent_at else None,
     }

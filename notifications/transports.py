@@ -28,12 +28,13 @@ class Transport:
 
 class EmailTransport(Transport):
     def send(self, notification):
-        if "@" not in notification.recipient:
-            raise TransportError(f"'{notification.recipient}' is not an e-mail address.", permanent=True)
+        address = notification.target or notification.recipient  # target: the recipient's override address
+        if "@" not in address:
+            raise TransportError(f"'{address}' is not an e-mail address.", permanent=True)
         message = EmailMessage(
             subject=notification.subject or "Notification",
             body=notification.message,
-            to=[notification.recipient],
+            to=[address],
             connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
             headers={"X-Notification-Id": str(notification.pk)},
         )

@@ -24,7 +24,11 @@ class TicketAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if "assignee" in form.changed_data and obj.assignee_id:
-            ticket_notify_assignee(ticket=obj)
+            notification = ticket_notify_assignee(ticket=obj)
+            if notification is not None and notification.status == notification.Status.SKIPPED:
+                who = obj.assignee.get_username()
+                self.message_user(request, f"The new assignee {who} was not notified: {notification.skip_reason}",
+                                  messages.WARNING)
 
     def save_formset(self, request, form, formset, change):
         for comment in formset.save(commit=False):

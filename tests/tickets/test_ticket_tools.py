@@ -163,3 +163,42 @@ def test_the_assignment_email_reaches_the_assignee_through_the_worker(celery_wor
     messages = [email.message_from_string(m["data"]) for m in list(smtp_sink.messages)]
     assert [m["To"] for m in messages if m["X-Notification-Id"] == str(notification.pk)] == \
         ["kim@support.example.com"]
+
+
+class TestAssigneePreferences:
+    def test_an_assignee_who_muted_notifications_is_not_emailed(self, agent, support_agent, enqueued,
+                                                               django_capture_on_commit_callbacks):
+        from notifications.models import NotificationPreference
+
+        NotificationPreference.objects.create(recipient="SAM@support.example.com", muted=True)
+        ticket = _ticket(agent)
+        with django_capture_on_commit_callbacks(execute=True):
+            result = agent("update_ticket", ticket_id=ticket["id"], assignee="sam")
+        assert result.ok and result.result["assignee"] == "sam"
+        notification = Notification.objects.get()
+        assert (notification.status, notification.skip_reason) == \
+            ("skipped", "The recipient has muted all notifications.")
+        assert enqueued == []
+
+    def test_the_assignment_email_goes_to_the_assignees_override_address(self, agent, support_agent, enqueued,
+                                                                          django_capture_on_commit_callbacks):
+        from notifications.models import NotificationPreference
+
+        NotificationPreference.objects.create(recipient=support_agent.email, email_address="sam.mobile@example.com")
+        with django_capture_on_commit_callbacks(execute=True):
+            agent("update_ticket", ticket_id=_ticket(agent)["id"], assignee="sam")
+        notification = Notification.objects.get()
+        assert (notification.status, notification.target) == ("queued", "sam.mobile@example.com")
+        assert enqueued == [notification.pk]
+
+    def test_the_admin_is_told_when_the_assignee_was_not_notified(self, admin_client, support_agent, enqueued):
+        from notifications.models import NotificationPreference
+
+        NotificationPreference.objects.create(recipient=support_agent.email, email_enabled=False,
+                                              webhook_enabled=False)
+        ticket = Ticket.objects.create(title="Printer", description="d")
+        response = TestAdmin()._change(admin_client, ticket, assignee=support_agent.pk)
+        assert response.status_code == 302
+        page = admin_client.get(response.url).content.decode()
+        assert "The new assignee sam was not notified: The recipient has turned off every channel." in page
+        assert Notification.objects.get().status == "skipped" and enqueued == []
