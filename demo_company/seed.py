@@ -78,7 +78,8 @@ def demo_tools(internal_api_base: str) -> list[dict]:
             "name": "send_notification",
             "title": "Notify a user",
             "description": "Send notification to user. Returns at once with the notification id and status "
-                           "'queued'; a worker delivers it by e-mail.",
+                           "'queued' (a worker delivers it by e-mail), or 'skipped' with a skip_reason when the "
+                           "recipient opted out of notifications.",
             "input_schema": {
                 "type": "object",
                 "properties": {
@@ -248,7 +249,8 @@ def ticket_workflow_tools() -> list[dict]:
             "name": "get_notification_status",
             "title": "Check a notification's delivery",
             "description": "Report whether a notification sent with send_notification was delivered "
-                           "(queued, sending, sent or failed), with attempts and the last error.",
+                           "(queued, sending, sent, failed, or skipped because the recipient opted out), with "
+                           "attempts, the last error and the skip reason.",
             "input_schema": {"type": "object",
                              "properties": {"notification_id": {"type": "integer", "minimum": 1}},
                              "required": ["notification_id"], "additionalProperties": False},
@@ -256,9 +258,10 @@ def ticket_workflow_tools() -> list[dict]:
                 "type": "object",
                 "properties": {
                     "notification_id": {"type": "integer"},
-                    "status": {"enum": ["queued", "sending", "sent", "failed"]},
+                    "status": {"enum": ["queued", "sending", "sent", "failed", "skipped"]},
                     "attempts": {"type": "integer"},
                     "last_error": {"type": "string"},
+                    "skip_reason": {"type": "string"},
                     "sent_at": {"type": ["string", "null"]},
                 },
                 "required": ["notification_id", "status", "attempts"],

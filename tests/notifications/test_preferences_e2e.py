@@ -48,10 +48,6 @@ def test_get_notification_status_reports_skipped_with_its_own_schema_free_tool(a
         ("skipped", "The recipient has turned off every channel.", 0)
 
 
-@pytest.mark.xfail(strict=True, reason="demo_company/seed.py (outside this branch's files) gives "
-                   "get_notification_status an output schema whose status enum lacks 'skipped', so the "
-                   "pipeline answers 502. Add 'skipped' there (and to existing deployments' tool row), "
-                   "then drop this marker.")
 def test_the_seeded_get_notification_status_reports_skipped(api, demo_token):
     notification_id = _skipped_over_rest(api, demo_token)
     status = _invoke(api, demo_token, "get_notification_status", {"notification_id": notification_id})
