@@ -7,6 +7,7 @@ from .forms import ApiTokenAdminForm, ToolAdminForm
 from .models import ApiToken, AuditEvent, McpEndpoint, McpSession, Prompt, Resource, Tool, ToolRevision, ToolTask
 from .kinds.base import get_kind
 from .services.secret_config import config_masked
+from .services.tasks import tasks_cancel_by_admin
 from .services.tokens import token_assign_secret, token_revoke
 from .services.tools import tool_save, tools_set_enabled
 
@@ -128,13 +129,24 @@ class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
 class ToolTaskAdmin(admin.ModelAdmin):
     """Async tool runs, read-only (arguments are not shown: the audit log keeps a redacted copy)."""
 
-    list_display = ("id", "tool_name", "status", "token", "user", "attempts", "created_at", "finished_at",
-                    "expires_at")
+    list_display = ("id", "tool_name", "status", "status_message", "token", "user", "attempts", "created_at",
+                    "finished_at", "expires_at")
     list_filter = ("status", "tool_name", "created_at")
     search_fields = ("id", "tool_name", "request_id")
     date_hierarchy = "created_at"
     list_select_related = ("token", "user")
     exclude = ("arguments",)
+    actions = ["cancel_tasks"]
+
+    @admin.action(description="Cancel the selected unfinished tasks", permissions=["cancel"])
+    def cancel_tasks(self, request, queryset):
+        count = tasks_cancel_by_admin(task_ids=queryset.values_list("pk", flat=True), user=request.user)
+        self.message_user(request, f"Cancelled {count} task(s); finished ones were left as they are.",
+                          messages.SUCCESS if count else messages.WARNING)
+
+    def has_cancel_permission(self, request):
+        # The rows stay read-only (has_change_permission is False); stopping a run is an admin's call.
+        return request.user.has_perm("mcp_tools.change_tooltask")
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "arguments"]

@@ -25,6 +25,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from typing import Any, Iterator
 
 from django.conf import settings
@@ -112,23 +113,30 @@ class _RedisSubscription:
             self.close()
 
     def next(self, timeout: float) -> dict[str, Any] | None:
-        if self.pubsub is None:
-            threading.Event().wait(timeout)  # no live events: the caller re-reads the row after the wait
-            return None
-        try:
-            message = self.pubsub.get_message(timeout=timeout)
-        except Exception as exc:
-            logger.debug("Event subscription lost: %s", exc)
-            self.lost = True
-            self.close()
-            return None
-        if not message or message.get("type") != "message":
-            return None
-        try:
-            event = json.loads(message["data"])
-        except (TypeError, ValueError):
-            return None
-        return event if isinstance(event, dict) else None
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if self.pubsub is None:
+                threading.Event().wait(max(remaining, 0))  # no live events: the caller re-reads the row after
+                return None
+            if remaining <= 0:
+                return None
+            try:
+                # Returns early (None) when it read a subscribe confirmation: keep waiting until the deadline.
+                message = self.pubsub.get_message(timeout=remaining)
+            except Exception as exc:
+                logger.debug("Event subscription lost: %s", exc)
+                self.lost = True
+                self.close()
+                return None
+            if not message or message.get("type") != "message":
+                continue
+            try:
+                event = json.loads(message["data"])
+            except (TypeError, ValueError):
+                continue
+            if isinstance(event, dict):
+                return event
 
     def close(self) -> None:
         if self.pubsub is not None:

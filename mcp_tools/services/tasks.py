@@ -319,6 +319,24 @@ def task_cancel(*, task_id: str, caller) -> ToolTask:
     return task
 
 
+def tasks_cancel_by_admin(*, task_ids, user) -> int:
+    """Cancel unfinished tasks from the admin (a runaway or unwanted run); returns how many were cancelled.
+
+    Same effect as the client's cancel: a running tool stops at its next progress report and
+    an atomic tool's writes roll back; the message names who cancelled.
+    """
+    message = f"Cancelled by an administrator ({user.get_username()})."[:500]
+    cancelled = 0
+    for pk in list(ToolTask.objects.filter(pk__in=list(task_ids)).values_list("pk", flat=True)):
+        now = timezone.now()
+        if ToolTask.objects.filter(pk=pk, status__in=[ToolTask.Status.WORKING, ToolTask.Status.INPUT_REQUIRED]).update(
+                status=ToolTask.Status.CANCELLED, outcome="", error_code="cancelled", error_message=message,
+                arguments=None, finished_at=now, updated_at=now, status_message=message):
+            _status_changed(pk, ToolTask.Status.CANCELLED)
+            cancelled += 1
+    return cancelled
+
+
 def task_result(*, task_id: str, caller, timeout_s: float = 300.0, on_progress=None, on_status=None,
                 stop=None) -> ToolTask:
     """Wait until the task is finished (or ``timeout_s`` passes, or ``stop()`` is true) and return it.

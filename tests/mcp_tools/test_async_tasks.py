@@ -191,3 +191,31 @@ def test_the_admin_lists_tasks_without_their_arguments(admin_client, tokens):
     assert task.pk in listing
     detail = admin_client.get(f"/admin/mcp_tools/tooltask/{task.pk}/change/").content.decode()
     assert "4111111111111111" not in detail
+
+
+def test_an_admin_cancels_unfinished_tasks_and_support_staff_cannot(admin_client, tokens, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    from mcp_tools.services.live_events import task_events_listen
+
+    working = _task(tokens[0].token)
+    done = _task(tokens[0].token, status="completed")
+    data = {"action": "cancel_tasks", "_selected_action": [working.pk, done.pk]}
+    with task_events_listen(task_id=working.pk) as events:
+        response = admin_client.post("/admin/mcp_tools/tooltask/", data, follow=True)
+        event = events.next(timeout=2)
+    assert "Cancelled 1 task(s)" in response.content.decode()
+    working.refresh_from_db(), done.refresh_from_db()
+    assert working.status == "cancelled" and working.status_message == "Cancelled by an administrator (admin)."
+    assert done.status == "completed"
+    assert event == {"type": "status", "status": "cancelled"}  # a waiting tasks/result hears it at once
+
+    helpdesk = django_user_model.objects.create_user("helpdesk", "h@example.com", "pw", is_staff=True)
+    helpdesk.user_permissions.add(*Permission.objects.filter(codename="view_tooltask"))  # may read, not change
+    admin_client.force_login(helpdesk)
+    other = _task(tokens[0].token)
+    listing = admin_client.get("/admin/mcp_tools/tooltask/")
+    assert listing.status_code == 200 and "cancel_tasks" not in listing.content.decode()
+    admin_client.post("/admin/mcp_tools/tooltask/", {"action": "cancel_tasks", "_selected_action": [other.pk]})
+    other.refresh_from_db()
+    assert other.status == "working"
