@@ -170,8 +170,6 @@ class Dispatcher:
     cache_ttl_ms: int = 0
     cache_scope: str = "private"
     stateless_logging: bool = True  # honour _meta logLevel (2026-07-28) and declare `logging`
-    # Like extra_capabilities, for one era only (e.g. change notifications a transport can deliver in one era).
-    era_capabilities: dict[Era, dict[str, Any]] = field(default_factory=dict)
     _routes: dict[str, _Route] = field(default_factory=dict, init=False)
     _notifications: dict[str, _Route] = field(default_factory=dict, init=False)
 
@@ -208,12 +206,11 @@ class Dispatcher:
             caps["logging"] = {}
         if "resources/subscribe" in methods and "resources" in caps:
             caps["resources"]["subscribe"] = True
-        for extra in (self.extra_capabilities, self.era_capabilities.get(era, {})):
-            for name, value in extra.items():
-                if name in caps:
-                    caps[name] = {**caps[name], **value}
-                elif name not in _FEATURE_CAPABILITIES:
-                    caps[name] = value
+        for name, value in self.extra_capabilities.items():
+            if name in caps:
+                caps[name] = {**caps[name], **value}
+            elif name not in _FEATURE_CAPABILITIES:
+                caps[name] = value
         return caps
 
     # --- entry point -----------------------------------------------------

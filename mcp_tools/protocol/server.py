@@ -191,7 +191,10 @@ class _Methods:
 
     def subscribe(self, ctx: RequestContext) -> dict[str, Any]:
         uri = _string(ctx.params, "uri")
-        self.backend.subscribe(ctx, uri)
+        try:
+            self.backend.subscribe(ctx, uri)
+        except ResourceNotFound as exc:  # handshake era only: its code, as resources/read answers it
+            raise ProtocolError(RESOURCE_NOT_FOUND, "Resource not found", {"uri": uri}) from exc
         assert ctx.session is not None
         if uri not in ctx.session.subscriptions:
             ctx.session.subscriptions.append(uri)

@@ -9,7 +9,8 @@ Redis pub/sub. Two uses:
 * the change feed (``change_publish`` / ``changes_listen``), one channel: an admin's change
   to tools, prompts or resources, as the MCP notification it means
   (``{"method": "notifications/tools/list_changed", "params": {...}}``), for
-  ``subscriptions/listen`` streams.
+  ``subscriptions/listen`` streams and handshake sessions' GET streams; a session's GET stream
+  also hears ``{"type": "session_ended"}`` on its own channel when the session is deleted.
 
 Events are hints, not records: Postgres stays the truth. A task waiter re-reads its row at
 least every ``FALLBACK_POLL_S``, so a lost event (Redis restarting, a subscriber joining
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from functools import partial
+import hashlib
 import json
 import logging
 import queue
@@ -68,8 +70,8 @@ class EventListener:
 
 
 @contextmanager
-def _listen(channel: str) -> Iterator[EventListener]:
-    source = _bus().subscribe(channel)
+def _listen(*channels: str) -> Iterator[EventListener]:
+    source = _bus().subscribe(*channels)
     try:
         yield EventListener(source)
     finally:
@@ -98,17 +100,31 @@ def changes_listen():
     return _listen(CHANGES_CHANNEL)
 
 
+def _session_channel(session_id: str) -> str:
+    # A digest, so session ids (bearer-like secrets) never appear in Redis channel names.
+    return "mcp:session-events:" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+def session_ended_publish(*, session_id: str) -> None:
+    _publish(_session_channel(session_id), {"type": "session_ended"})
+
+
+def session_stream_listen(*, session_id: str):
+    """The change feed plus this session's own events, in one subscription."""
+    return _listen(CHANGES_CHANNEL, _session_channel(session_id))
+
+
 # --- the two buses --------------------------------------------------------------------------------
 
 class _RedisSubscription:
-    def __init__(self, client, channel: str) -> None:
+    def __init__(self, client, channels: tuple[str, ...]) -> None:
         self.pubsub = None
         self.lost = False
         try:
             self.pubsub = client.pubsub(ignore_subscribe_messages=True)
-            self.pubsub.subscribe(channel)
+            self.pubsub.subscribe(*channels)
         except Exception as exc:
-            logger.debug("Could not subscribe to %s: %s", channel, exc)
+            logger.debug("Could not subscribe to %s: %s", channels, exc)
             self.lost = True
             self.close()
 
@@ -156,15 +172,15 @@ class _RedisBus:
     def publish(self, channel: str, data: str) -> None:
         self.client.publish(channel, data)
 
-    def subscribe(self, channel: str) -> _RedisSubscription:
-        return _RedisSubscription(self.client, channel)
+    def subscribe(self, *channels: str) -> _RedisSubscription:
+        return _RedisSubscription(self.client, channels)
 
 
 class _LocalSubscription:
     lost = False
 
-    def __init__(self, bus: "_LocalBus", channel: str) -> None:
-        self.bus, self.channel, self.queue = bus, channel, queue.Queue()
+    def __init__(self, bus: "_LocalBus", channels: tuple[str, ...]) -> None:
+        self.bus, self.channels, self.queue = bus, channels, queue.Queue()
 
     def next(self, timeout: float) -> dict[str, Any] | None:
         try:
@@ -174,11 +190,12 @@ class _LocalSubscription:
 
     def close(self) -> None:
         with self.bus.lock:
-            subscribers = self.bus.subscribers.get(self.channel, [])
-            if self in subscribers:
-                subscribers.remove(self)
-            if not subscribers:
-                self.bus.subscribers.pop(self.channel, None)
+            for channel in self.channels:
+                subscribers = self.bus.subscribers.get(channel, [])
+                if self in subscribers:
+                    subscribers.remove(self)
+                if not subscribers:
+                    self.bus.subscribers.pop(channel, None)
 
 
 class _LocalBus:
@@ -191,10 +208,11 @@ class _LocalBus:
             for subscription in self.subscribers.get(channel, []):
                 subscription.queue.put(data)
 
-    def subscribe(self, channel: str) -> _LocalSubscription:
-        subscription = _LocalSubscription(self, channel)
+    def subscribe(self, *channels: str) -> _LocalSubscription:
+        subscription = _LocalSubscription(self, channels)
         with self.lock:
-            self.subscribers.setdefault(channel, []).append(subscription)
+            for channel in channels:
+                self.subscribers.setdefault(channel, []).append(subscription)
         return subscription
 
 

@@ -31,7 +31,6 @@ from ..services.lookup_cache import TOOLS, cached_lookup
 from ..services.principals import oauth_scopes, tool_scope
 from ..services.tokens import allowed_tool_ids
 from . import mcp_tasks
-from .mcp_changes import install_change_feed
 
 CONFIRM_KEY = "confirm"
 CONFIRM_SCHEMA = {
@@ -145,7 +144,10 @@ def _scope_key(principal: McpPrincipal) -> tuple:
 
 
 class DjangoBackend(Backend):
-    features = frozenset({"tools", "resources", "prompts", "completions", "logging"})
+    features = frozenset({"tools", "resources", "resource_subscriptions", "prompts", "completions", "logging"})
+    # Delivered by the change streams (transports/mcp_changes.py): GET /mcp in the handshake era,
+    # subscriptions/listen in 2026-07-28.
+    list_changed = frozenset({"tools", "prompts", "resources"})
 
     # --- tools ---
 
@@ -275,12 +277,12 @@ class DjangoBackend(Backend):
         return list(resources)
 
     def list_resources(self, ctx) -> list[dict[str, Any]]:
-        return [_resource_definition(r) for r in self._resources(ctx) if not _is_template(r.uri)]
+        return [_resource_definition(r) for r in self._resources(ctx) if not is_template_uri(r.uri)]
 
     def list_resource_templates(self, ctx) -> list[dict[str, Any]]:
         templates = []
         for r in self._resources(ctx):
-            if _is_template(r.uri):
+            if is_template_uri(r.uri):
                 definition = _resource_definition(r)
                 definition["uriTemplate"] = definition.pop("uri")
                 templates.append(definition)
@@ -292,11 +294,18 @@ class DjangoBackend(Backend):
             if r.uri == uri:
                 return [c.text_resource_contents(uri, r.text, r.mime_type)]
         for r in resources:
-            if _is_template(r.uri):
-                values = _match_template(r.uri, uri)
+            if is_template_uri(r.uri):
+                values = match_template_uri(r.uri, uri)
                 if values is not None:
                     return [c.text_resource_contents(uri, _fill(r.text, values), r.mime_type)]
         raise ResourceNotFound(uri)
+
+    def subscribe(self, ctx, uri: str) -> None:
+        """Only a resource this caller can read may be subscribed to (a template's URIs included)."""
+        resources = self._resources(ctx)
+        if not any(r.uri == uri or (is_template_uri(r.uri) and match_template_uri(r.uri, uri) is not None)
+                   for r in resources):
+            raise ResourceNotFound(uri)
 
     # --- prompts ---
 
@@ -367,11 +376,11 @@ def _resource_definition(r: Resource) -> dict[str, Any]:
     return definition
 
 
-def _is_template(uri: str) -> bool:
+def is_template_uri(uri: str) -> bool:
     return bool(_PLACEHOLDER.search(uri))
 
 
-def _match_template(template: str, uri: str) -> dict[str, str] | None:
+def match_template_uri(template: str, uri: str) -> dict[str, str] | None:
     """Level-1 RFC 6570 match: ``docs://{slug}`` against ``docs://intro`` -> {"slug": "intro"}."""
     pattern, pos = "", 0
     for m in _PLACEHOLDER.finditer(template):
@@ -437,9 +446,9 @@ def get_dispatcher(endpoint: McpEndpoint | None = None) -> Dispatcher:
             instructions = (endpoint.instructions if endpoint is not None else "") or \
                 getattr(settings, "MCP_INSTRUCTIONS", "") or None
             backend = DjangoBackend()
-            dispatcher = install_change_feed(mcp_tasks.install_tasks(
+            dispatcher = mcp_tasks.install_tasks(
                 build_dispatcher(backend, server_info=server_info(), state_key=state_key(),
-                                 instructions=instructions, page_size=settings.MCP_PAGE_SIZE), backend))
+                                 instructions=instructions, page_size=settings.MCP_PAGE_SIZE), backend)
             cached = (version, dispatcher)
             _DISPATCHERS[slug] = cached
     return cached[1]

@@ -1,68 +1,105 @@
-"""``subscriptions/listen`` (2026-07-28) on the product: a long-lived SSE stream of admins' changes.
+"""Change streams on the product: admins' changes to tools, prompts and resources reach connected clients.
 
-The protocol layer decides what a listen request may subscribe to (the stateless-era
-capabilities this module declares) and shapes every message; this module keeps the stream:
-the acknowledgement, then each change from the feed (``services.live_events``) the filter
-wants, tagged with the subscription id, and keep-alive comments. The stream ends with the
-final response after ``MCP_LISTEN_MAX_S`` (the client listens again: this bounds what one
-client holds, and re-checks its credential) or at once if the feed's subscription was lost
-(changes may have been missed: the spec's answer is to listen again and refetch).
+Two streams, one feed (``services.live_events``, announced after commit by
+``mcp_tools.change_signals``):
 
-Capacity: an open stream holds one gunicorn thread (no database connection). At most
-``MCP_LISTEN_MAX_STREAMS`` per process; beyond that a listen is acknowledged and closed at
-once, which a client treats like any graceful end.
+* **2026-07-28 ``subscriptions/listen``**: the acknowledgement, then each change the
+  listen filter wants, tagged with the subscription id, and the final response.
+* **Handshake era ``GET /mcp``** (with the session id): ``notifications/*/list_changed``
+  and ``notifications/resources/updated`` for the URIs the session subscribed to
+  (``resources/subscribe``). It ends when the session ends (DELETE, on any worker), on a
+  keep-alive tick that finds the session expired, or after its lifetime (its ``retry`` hint
+  tells the client when to reconnect).
+
+A change to a resource template (``docs://{slug}``) counts as an update of every subscribed
+URI the template matches. Both streams end after ``MCP_LISTEN_MAX_S`` (bounding what one
+client holds; reconnecting re-authenticates) or at once when the feed's subscription is
+lost (changes may have been missed: reconnect and refetch, as the spec says).
+
+Capacity: an open stream holds one gunicorn thread and no database connection. At most
+``MCP_LISTEN_MAX_STREAMS`` of both kinds per process; beyond that a listen is acknowledged
+and closed at once, and a GET is answered 405 (the client goes on without the stream).
 """
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
-from ..protocol import Era
-from ..protocol.dispatcher import Dispatcher, ListenSubscription
-from ..services.live_events import changes_listen
+from ..protocol.dispatcher import ListenSubscription
+from ..protocol.jsonrpc import notification_message
+from ..services.live_events import changes_listen, session_stream_listen
+from .mcp_backend import is_template_uri, match_template_uri
 
-# What the feed can deliver; declared for the stateless era only (the handshake era would need the
-# GET stream, which this server does not offer, so it does not promise these notifications there).
-CHANGE_CAPABILITIES = {
-    "tools": {"listChanged": True},
-    "prompts": {"listChanged": True},
-    "resources": {"listChanged": True, "subscribe": True},
-}
 KEEPALIVE_S = 15.0
+RECONNECT_MS = 5000
+LIST_CHANGED = frozenset({"notifications/tools/list_changed", "notifications/prompts/list_changed",
+                          "notifications/resources/list_changed"})
+RESOURCE_UPDATED = "notifications/resources/updated"
 
 _open = 0
 _open_lock = threading.Lock()
 
 
-def install_change_feed(dispatcher: Dispatcher) -> Dispatcher:
-    stateless = dispatcher.era_capabilities.setdefault(Era.STATELESS, {})
-    for name, value in CHANGE_CAPABILITIES.items():
-        stateless[name] = {**stateless.get(name, {}), **value}
-    return dispatcher
+class StreamSlot:
+    """One of the process's MCP_LISTEN_MAX_STREAMS; ``release`` is safe to call more than once."""
+
+    def __init__(self) -> None:
+        self._held = True
+
+    def release(self) -> None:
+        global _open
+        with _open_lock:
+            if self._held:
+                self._held = False
+                _open -= 1
 
 
-def _reserve() -> bool:
+def stream_slot() -> StreamSlot | None:
     global _open
     with _open_lock:
         if _open >= settings.MCP_LISTEN_MAX_STREAMS:
-            return False
+            return None
         _open += 1
-        return True
+    return StreamSlot()
 
 
-def _release() -> None:
-    global _open
-    with _open_lock:
-        _open -= 1
+def updated_uris(changed_uri: str, subscribed: Iterable[str]) -> list[str]:
+    """The subscribed URIs a change to ``changed_uri`` (a URI or a template) updates."""
+    if not isinstance(changed_uri, str):
+        return []
+    if is_template_uri(changed_uri):
+        return [uri for uri in subscribed if match_template_uri(changed_uri, uri) is not None]
+    return [changed_uri] if changed_uri in subscribed else []
 
+
+def _changes(listener, *, lifetime_s: float, on_tick: Callable[[], bool]) -> Iterator[dict | bytes]:
+    """Feed events, with a keep-alive comment (bytes) every KEEPALIVE_S; stops when ``on_tick()`` is False."""
+    deadline = time.monotonic() + lifetime_s
+    next_tick = time.monotonic() + KEEPALIVE_S
+    while not listener.lost:
+        now = time.monotonic()
+        if now >= deadline:
+            return
+        if now >= next_tick:
+            if not on_tick():
+                return
+            yield b": keep-alive\n\n"
+            next_tick = now + KEEPALIVE_S
+        event = listener.next(timeout=min(deadline, next_tick) - now)
+        if event is not None:
+            yield event
+
+
+# --- 2026-07-28: subscriptions/listen -------------------------------------------------------------
 
 def listen_frames(subscription: ListenSubscription, frame: Callable[[dict], bytes]) -> Iterator[bytes]:
     """The SSE body of one listen request (``frame`` turns a JSON-RPC message into an SSE event)."""
-    if not _reserve():
+    slot = stream_slot()
+    if slot is None:
         yield frame(subscription.acknowledgement())
         yield frame(subscription.final_response())
         return
@@ -70,21 +107,50 @@ def listen_frames(subscription: ListenSubscription, frame: Callable[[dict], byte
         close_old_connections()  # the stream may stay open for minutes: hold no database connection
         with changes_listen() as changes:
             yield frame(subscription.acknowledgement())
-            deadline = time.monotonic() + settings.MCP_LISTEN_MAX_S
-            next_ping = time.monotonic() + KEEPALIVE_S
-            while not changes.lost:
-                now = time.monotonic()
-                if now >= deadline:
-                    break
-                if now >= next_ping:
-                    yield b": keep-alive\n\n"
-                    next_ping = now + KEEPALIVE_S
-                change = changes.next(timeout=min(deadline, next_ping) - now)
-                if change is None:
+            subscribed = subscription.accepted.get("resourceSubscriptions") or []
+            for item in _changes(changes, lifetime_s=settings.MCP_LISTEN_MAX_S, on_tick=lambda: True):
+                if isinstance(item, bytes):
+                    yield item
                     continue
-                method, params = change.get("method"), change.get("params") or {}
-                if isinstance(method, str) and subscription.wants(method, params):
+                method, params = item.get("method"), item.get("params") or {}
+                if method == RESOURCE_UPDATED:
+                    for uri in updated_uris(params.get("uri"), subscribed):
+                        yield frame(subscription.notification(method, {"uri": uri}))
+                elif isinstance(method, str) and subscription.wants(method, params):
                     yield frame(subscription.notification(method, params))
         yield frame(subscription.final_response())
     finally:
-        _release()
+        slot.release()
+
+
+# --- handshake era: the session's GET stream ------------------------------------------------------
+
+def session_stream_frames(*, slot: StreamSlot, session_id: str, subscriptions: Callable[[], list[str] | None],
+                          frame: Callable[[dict], bytes]) -> Iterator[bytes]:
+    """The SSE body of a session's GET. ``subscriptions()`` reads the session's subscribed URIs (None: ended)."""
+
+    def current() -> list[str] | None:
+        try:
+            return subscriptions()
+        finally:
+            connections.close_all()  # never hold a database connection between events
+
+    try:
+        close_old_connections()
+        with session_stream_listen(session_id=session_id) as events:
+            yield f"retry: {RECONNECT_MS}\n\n".encode()  # when this stream ends, reconnect after this long
+            for item in _changes(events, lifetime_s=settings.MCP_LISTEN_MAX_S, on_tick=lambda: current() is not None):
+                if isinstance(item, bytes):
+                    yield item
+                elif item.get("type") == "session_ended":
+                    return
+                elif item.get("method") in LIST_CHANGED:
+                    yield frame(notification_message(item["method"], {}))
+                elif item.get("method") == RESOURCE_UPDATED:
+                    subscribed = current()
+                    if subscribed is None:
+                        return
+                    for uri in updated_uris((item.get("params") or {}).get("uri"), subscribed):
+                        yield frame(notification_message(RESOURCE_UPDATED, {"uri": uri}))
+    finally:
+        slot.release()

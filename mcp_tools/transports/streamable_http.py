@@ -54,9 +54,10 @@ from ..protocol.jsonrpc import (
 )
 from ..protocol.versions import STATELESS_VERSIONS
 from ..services import mcp_sessions
+from ..services.live_events import session_ended_publish
 from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
 from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for
-from .mcp_changes import listen_frames
+from .mcp_changes import listen_frames, session_stream_frames, stream_slot
 
 logger = logging.getLogger("mcp_tools.transports")
 
@@ -196,6 +197,11 @@ class StreamableHttpView(APIView):
     def perform_content_negotiation(self, request, force=False):
         return (JSONRenderer(), "application/json")
 
+    @property
+    def default_response_headers(self):
+        # DRF would stamp "Allow: GET, POST, DELETE, ..." on every answer, over the Allow of our 405s.
+        return {}
+
     def initial(self, request, *args, **kwargs):
         if not origin_allowed(request.META.get("HTTP_ORIGIN")):
             raise _Rejected(403, "Forbidden: this Origin may not call the MCP endpoint.")
@@ -241,8 +247,30 @@ class StreamableHttpView(APIView):
         return request.META.get("HTTP_MCP_PROTOCOL_VERSION", "").strip() in STATELESS_VERSIONS
 
     def get(self, request, slug=None):
-        # No standalone server-to-client stream: the spec allows 405 here (both eras).
-        return _json(None, 405, {"Allow": "POST" if self._stateless_header(request) else "POST, DELETE"})
+        """Handshake era: the session's stream of change notifications (mcp_changes); 405 where there is none."""
+        if self._stateless_header(request):
+            return _json(None, 405, {"Allow": "POST"})  # the 2026-07-28 revision has no GET stream
+        no_stream = _json(None, 405, {"Allow": "POST, DELETE"})
+        if self.dispatcher is get_conformance_dispatcher() or not _accepts(request, "text/event-stream"):
+            return no_stream
+        session_id = request.META.get("HTTP_MCP_SESSION_ID", "").strip()
+        if not session_id:
+            return _jsonrpc_error(400, INVALID_REQUEST, f"Bad Request: the {SESSION_HEADER} header is required")
+        where = dict(session_id=session_id, endpoint=self.endpoint_key, principal=self.principal_key)
+        if mcp_sessions.session_load(**where) is None:
+            return _jsonrpc_error(404, -32001, "Session not found: it ended or expired; initialize again")
+        slot = stream_slot()
+        if slot is None:  # every stream slot of this process is taken: go on without one
+            return no_stream
+
+        def subscriptions():
+            loaded = mcp_sessions.session_load(**where)
+            return None if loaded is None else list(loaded.state.subscriptions)
+
+        response = _sse_response(session_stream_frames(slot=slot, session_id=session_id,
+                                                       subscriptions=subscriptions, frame=_sse_frame))
+        response._resource_closers.append(slot.release)  # also when the body is never iterated
+        return response
 
     def delete(self, request, slug=None):
         if self._stateless_header(request):
@@ -253,6 +281,7 @@ class StreamableHttpView(APIView):
         if not mcp_sessions.session_end(session_id=session_id, endpoint=self.endpoint_key,
                                         principal=self.principal_key):
             return _jsonrpc_error(404, -32001, "Session not found")
+        session_ended_publish(session_id=session_id)  # its GET stream, on whichever worker, ends now
         return _json(None, 204)
 
     # --- POST ---

@@ -164,7 +164,9 @@ def test_the_protocol_version_header_is_checked(mcp):
 
 
 def test_get_and_delete_answer_405_where_the_spec_allows(mcp):
-    assert mcp.http.get(mcp.url, headers=mcp._headers({"Accept": "text/event-stream"})).status_code == 405
+    # Handshake era: GET opens a session's stream (tests/protocol_http/test_listen.py), so it needs the session.
+    assert mcp.http.get(mcp.url, headers=mcp._headers({"Accept": "text/event-stream"})).status_code == 400
+    assert mcp.http.get(mcp.url, headers=mcp._headers({"Accept": "application/json"})).status_code == 405
     stateless = {"MCP-Protocol-Version": "2026-07-28"}
     assert mcp.http.get(mcp.url, headers=mcp._headers(stateless)).status_code == 405
     assert mcp.http.delete(mcp.url, headers=mcp._headers(stateless)).status_code == 405
