@@ -6,6 +6,7 @@ server, so the progress is the kind's own (bytes received), reported on a real w
 from __future__ import annotations
 
 import json
+import threading
 
 import httpx
 import pytest
@@ -98,3 +99,36 @@ def test_tasks_get_and_the_rest_status_show_the_last_progress_while_it_runs(cele
     wait_until(lambda: ToolTask.objects.get(pk=task_id).is_terminal, timeout=20)
     row = ToolTask.objects.get(pk=task_id)
     assert row.status == "completed" and row.updated_at > row.created_at  # lastUpdatedAt moves
+
+
+def test_when_every_wait_slot_is_taken_tasks_result_still_answers_in_json(celery_worker, download, owner,
+                                                                          tasks_server):
+    """MCP_STREAM_WORKERS=2 gives one wait slot: of two concurrent waits, one streams and one answers JSON."""
+    from django.conf import settings
+    from scripts.mcp_conformance import Server
+
+    from .helpers import session
+
+    server = Server(database_url=tasks_server.env["DATABASE_URL"], redis_url=settings.REDIS_URL, threads=8,
+                    extra_env={"MCP_STREAM_WORKERS": "2"}).start()
+    try:
+        clients = [session(f"{server.url}/mcp", owner.secret) for _ in range(2)]
+        task_ids = [_start(client, {"progressToken": f"t{i}"}) for i, client in enumerate(clients)]
+        answers = {}
+
+        def wait(i):
+            answers[i] = _wait_streamed(clients[i], task_ids[i])
+
+        threads = [threading.Thread(target=wait, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        kinds = sorted(response.headers["content-type"].split(";")[0] for response, _ in answers.values())
+        assert kinds == ["application/json", "text/event-stream"]
+        for _, messages in answers.values():
+            assert _payload(messages[-1])["status"] == 200  # both get the result
+        for client in clients:
+            client.close()
+    finally:
+        server.stop()
