@@ -5,7 +5,9 @@ Redis pub/sub. Two uses:
 * task events (``task_event_publish`` / ``task_events_listen``), one channel per task: a
   worker announces progress and status changes, a ``tasks/result`` wait relays them.
   Event shapes: ``{"type": "progress", "progress": p, "total": t|None, "message": m|None}``
-  and ``{"type": "status", "status": s}``.
+  and ``{"type": "status", "status": s}``. The same events, with ``"taskId"``, also go to the
+  channel of the task's owner (its API token or user), which handshake sessions' GET streams
+  of that owner hear.
 * the change feed (``change_publish`` / ``changes_listen``), one channel: an admin's change
   to tools, prompts or resources, as the MCP notification it means
   (``{"method": "notifications/tools/list_changed", "params": {...}}``), for
@@ -78,8 +80,19 @@ def _listen(*channels: str) -> Iterator[EventListener]:
         source.close()
 
 
-def task_event_publish(*, task_id: str, event: dict[str, Any]) -> None:
+def _digest(value: str) -> str:
+    # Channel names carry digests, never session ids (bearer-like secrets) or raw owner names.
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def _owner_channel(owner: str) -> str:
+    return "mcp:task-owner:" + _digest(owner)
+
+
+def task_event_publish(*, task_id: str, event: dict[str, Any], owner: str = "") -> None:
     _publish(_task_channel(task_id), event)
+    if owner:
+        _publish(_owner_channel(owner), {**event, "taskId": task_id})
 
 
 def task_events_listen(*, task_id: str):
@@ -101,17 +114,19 @@ def changes_listen():
 
 
 def _session_channel(session_id: str) -> str:
-    # A digest, so session ids (bearer-like secrets) never appear in Redis channel names.
-    return "mcp:session-events:" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+    return "mcp:session-events:" + _digest(session_id)
 
 
 def session_ended_publish(*, session_id: str) -> None:
     _publish(_session_channel(session_id), {"type": "session_ended"})
 
 
-def session_stream_listen(*, session_id: str):
-    """The change feed plus this session's own events, in one subscription."""
-    return _listen(CHANGES_CHANNEL, _session_channel(session_id))
+def session_stream_listen(*, session_id: str, task_owner: str = ""):
+    """The change feed, this session's own events and (with ``task_owner``) its owner's task events."""
+    channels = [CHANGES_CHANNEL, _session_channel(session_id)]
+    if task_owner:
+        channels.append(_owner_channel(task_owner))
+    return _listen(*channels)
 
 
 # --- the two buses --------------------------------------------------------------------------------

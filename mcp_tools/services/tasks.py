@@ -61,8 +61,26 @@ def progress_token_valid(token) -> bool:
     return (isinstance(token, str) and 0 < len(token) <= 256) or (isinstance(token, int) and abs(token) < 2 ** 63)
 
 
-def _status_changed(task_id: str, status: str) -> None:
-    task_event_publish(task_id=task_id, event={"type": "status", "status": status})
+def task_owner(*, token_id=None, user_id=None) -> str:
+    """Whose tasks these are: an API token's, else a user's (admin, OAuth) — the rule ``_owned_by`` applies."""
+    if token_id:
+        return f"api-token:{token_id}"
+    return f"user:{user_id}" if user_id else ""
+
+
+def caller_task_owner(caller) -> str:
+    if caller.api_token is not None:
+        return task_owner(token_id=caller.api_token.pk)
+    user = caller.acting_user
+    return task_owner(user_id=user.pk) if user is not None else ""
+
+
+def _owner_of(task: ToolTask) -> str:
+    return task_owner(token_id=task.token_id, user_id=task.user_id)
+
+
+def _status_changed(task: ToolTask, status: str) -> None:
+    task_event_publish(task_id=task.pk, owner=_owner_of(task), event={"type": "status", "status": status})
 
 
 def _enqueue(*, task_id: str, countdown: float | None = None) -> None:
@@ -135,7 +153,7 @@ def _finish(task: ToolTask, *, status: str, outcome: str, error_code: str = "", 
         status=status, outcome=outcome, error_code=error_code, error_message=message[:2000], arguments=None,
         finished_at=now, updated_at=now, status_message="")
     if updated:
-        _status_changed(task.pk, status)
+        _status_changed(task, status)
     audit_record(tool=task.tool, tool_name=task.tool_name, caller=_caller_of(task), outcome=outcome,
                  arguments=audit_arguments if audit_arguments is not None else {}, error_code=error_code,
                  error_message=message, duration_ms=duration_ms, request_id=task.request_id, task_id=task.pk)
@@ -160,7 +178,7 @@ def _not_claimed(task_id: str) -> TaskStep:
     return TaskStep(status=ToolTask.Status.FAILED)
 
 
-def _progress_reporter(task_id: str):
+def _progress_reporter(task: ToolTask):
     """The ``report_progress`` a kind gets on a worker: announce live (throttled), store now and then.
 
     MCP requires progress to increase with every notification, so a report that does not
@@ -169,6 +187,7 @@ def _progress_reporter(task_id: str):
     longer 'working'): it raises _Cancelled, which stops the kind within about a second.
     """
     state = {"published_at": 0.0, "stored_at": 0.0, "progress": None}
+    task_id, owner = task.pk, _owner_of(task)
 
     def report(progress, total=None, message=None):
         if isinstance(progress, bool) or not isinstance(progress, (int, float)):
@@ -181,8 +200,8 @@ def _progress_reporter(task_id: str):
         state["published_at"], state["progress"] = now, progress
         total = total if isinstance(total, (int, float)) and not isinstance(total, bool) else None
         message = str(message)[:500] if message else None
-        task_event_publish(task_id=task_id, event={"type": "progress", "progress": progress, "total": total,
-                                                   "message": message})
+        task_event_publish(task_id=task_id, owner=owner, event={"type": "progress", "progress": progress,
+                                                                "total": total, "message": message})
         if now - state["stored_at"] < PROGRESS_STORE_EVERY_S:
             return
         state["stored_at"] = now
@@ -207,8 +226,8 @@ def task_run(*, task_id: str) -> TaskStep:
         started_at=now, attempts=F("attempts") + 1, status_message="Running", updated_at=now)
     if not claimed:
         return _not_claimed(task_id)
-    _status_changed(task_id, ToolTask.Status.WORKING)
     task = ToolTask.objects.select_related("tool", "token", "user").get(pk=task_id)
+    _status_changed(task, ToolTask.Status.WORKING)
     arguments = task.arguments or {}
     caller = _caller_of(task)
     started = time.perf_counter()
@@ -221,7 +240,7 @@ def task_run(*, task_id: str) -> TaskStep:
         if not stored:
             raise _Cancelled()
         # Announced after commit: a waiter that hears it must find the result in the row.
-        transaction.on_commit(partial(_status_changed, task.pk, ToolTask.Status.COMPLETED))
+        transaction.on_commit(partial(_status_changed, task, ToolTask.Status.COMPLETED))
 
     try:
         if task.expires_at <= now:
@@ -237,7 +256,7 @@ def task_run(*, task_id: str) -> TaskStep:
             if not caller.may_use(tool):
                 raise NotPermitted(f"This token may no longer call tool '{tool.name}'.")
         tool_execute(tool=tool, arguments=arguments, caller=caller, request_id=task.request_id, started=started,
-                     report_progress=_progress_reporter(task.pk), task_id=task.pk, on_result=store)
+                     report_progress=_progress_reporter(task), task_id=task.pk, on_result=store)
         return TaskStep(status=ToolTask.Status.COMPLETED)
     except _Cancelled:
         audit_record(tool=task.tool, tool_name=task.tool_name, caller=caller, outcome="tool_error",
@@ -315,7 +334,7 @@ def task_cancel(*, task_id: str, caller) -> ToolTask:
     task.refresh_from_db()
     if not updated:
         raise TaskNotCancellable(f"Task '{task.pk}' already finished ({task.status}); it cannot be cancelled.")
-    _status_changed(task.pk, ToolTask.Status.CANCELLED)
+    _status_changed(task, ToolTask.Status.CANCELLED)
     return task
 
 
@@ -327,12 +346,13 @@ def tasks_cancel_by_admin(*, task_ids, user) -> int:
     """
     message = f"Cancelled by an administrator ({user.get_username()})."[:500]
     cancelled = 0
-    for pk in list(ToolTask.objects.filter(pk__in=list(task_ids)).values_list("pk", flat=True)):
+    for task in ToolTask.objects.filter(pk__in=list(task_ids)).only("pk", "token_id", "user_id"):
         now = timezone.now()
-        if ToolTask.objects.filter(pk=pk, status__in=[ToolTask.Status.WORKING, ToolTask.Status.INPUT_REQUIRED]).update(
+        if ToolTask.objects.filter(pk=task.pk, status__in=[ToolTask.Status.WORKING,
+                                                           ToolTask.Status.INPUT_REQUIRED]).update(
                 status=ToolTask.Status.CANCELLED, outcome="", error_code="cancelled", error_message=message,
                 arguments=None, finished_at=now, updated_at=now, status_message=message):
-            _status_changed(pk, ToolTask.Status.CANCELLED)
+            _status_changed(task, ToolTask.Status.CANCELLED)
             cancelled += 1
     return cancelled
 

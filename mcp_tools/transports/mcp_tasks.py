@@ -18,13 +18,14 @@ import math
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 
 from ..exceptions import InvalidArguments, TaskNotCancellable, TaskNotFound
 from ..models import Tool, ToolTask
 from ..protocol import Era, ProtocolError
 from ..protocol.context import MissingClientCapability
 from ..protocol.dispatcher import Dispatcher
-from ..protocol.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
+from ..protocol.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, notification_message
 from ..services import tasks as task_services
 from ..services.invocation import Invocation
 
@@ -199,6 +200,48 @@ class TaskRelay:
 
     def status(self, task: ToolTask) -> None:
         self.ctx.send_notification("notifications/tasks/status", task_v1(task))
+
+
+class SessionTaskNotices:
+    """The owner's task events as the notifications a handshake session's GET stream carries.
+
+    Status changes become ``notifications/tasks/status`` (the whole Task, re-read); progress
+    becomes ``notifications/progress`` with the task's own progressToken (only tasks that were
+    given one) and the related-task ``_meta``. The task rows are read without holding a
+    database connection between events.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, Any] = {}
+
+    def _task(self, task_id: str) -> ToolTask | None:
+        try:
+            return ToolTask.objects.filter(pk=task_id).first()
+        finally:
+            connections.close_all()
+
+    def messages(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        task_id = event.get("taskId")
+        if not isinstance(task_id, str):
+            return []
+        if event.get("type") == "status":
+            task = self._task(task_id)
+            return [notification_message("notifications/tasks/status", task_v1(task))] if task else []
+        if event.get("type") != "progress":
+            return []
+        if task_id not in self._tokens:
+            task = self._task(task_id)
+            self._tokens[task_id] = task.progress_token if task else None
+        token = self._tokens[task_id]
+        if token is None:
+            return []
+        params: dict[str, Any] = {"progressToken": token, "progress": event["progress"]}
+        if event.get("total") is not None:
+            params["total"] = event["total"]
+        if event.get("message"):
+            params["message"] = event["message"]
+        params["_meta"] = {RELATED_TASK: {"taskId": task_id}}
+        return [notification_message("notifications/progress", params)]
 
 
 # --- the task methods -------------------------------------------------------------------------------

@@ -55,9 +55,12 @@ from ..protocol.jsonrpc import (
 from ..protocol.versions import STATELESS_VERSIONS
 from ..services import mcp_sessions
 from ..services.live_events import session_ended_publish
+from ..services.principals import Caller
+from ..services.tasks import caller_task_owner
 from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
 from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for
 from .mcp_changes import listen_frames, session_stream_frames, stream_slot
+from .mcp_tasks import TASKS_REVISION, SessionTaskNotices
 
 logger = logging.getLogger("mcp_tools.transports")
 
@@ -257,18 +260,24 @@ class StreamableHttpView(APIView):
         if not session_id:
             return _jsonrpc_error(400, INVALID_REQUEST, f"Bad Request: the {SESSION_HEADER} header is required")
         where = dict(session_id=session_id, endpoint=self.endpoint_key, principal=self.principal_key)
-        if mcp_sessions.session_load(**where) is None:
+        loaded = mcp_sessions.session_load(**where)
+        if loaded is None:
             return _jsonrpc_error(404, -32001, "Session not found: it ended or expired; initialize again")
         slot = stream_slot()
         if slot is None:  # every stream slot of this process is taken: go on without one
             return no_stream
+        # Tasks exist in 2025-11-25 sessions: their status and progress come on this stream too.
+        owner = ""
+        if loaded.state.protocol_version == TASKS_REVISION:
+            owner = caller_task_owner(Caller(token=request.auth))
 
         def subscriptions():
             loaded = mcp_sessions.session_load(**where)
             return None if loaded is None else list(loaded.state.subscriptions)
 
-        response = _sse_response(session_stream_frames(slot=slot, session_id=session_id,
-                                                       subscriptions=subscriptions, frame=_sse_frame))
+        response = _sse_response(session_stream_frames(
+            slot=slot, session_id=session_id, subscriptions=subscriptions, frame=_sse_frame, task_owner=owner,
+            task_notices=SessionTaskNotices().messages if owner else None))
         response._resource_closers.append(slot.release)  # also when the body is never iterated
         return response
 

@@ -132,3 +132,34 @@ def test_when_every_wait_slot_is_taken_tasks_result_still_answers_in_json(celery
             client.close()
     finally:
         server.stop()
+
+
+def test_a_session_get_stream_carries_the_progress_and_status_of_the_callers_tasks(celery_worker, mcp_session,
+                                                                                   download, owner, other,
+                                                                                   tasks_server):
+    """Without waiting on tasks/result: the handshake session's GET stream hears its owner's tasks."""
+    from tests.helpers import wait_until
+    from tests.protocol_http.streams import SessionStream
+
+    from .helpers import session
+
+    url = f"{tasks_server.url}/mcp"
+    stream = SessionStream(url, owner.secret, mcp_session.session_id)
+    stranger = session(url, other.secret)  # another token's session hears nothing of these tasks
+    stranger_stream = SessionStream(url, other.secret, stranger.session_id)
+    wait_until(lambda: stream.raw and stranger_stream.raw, timeout=10)
+
+    task_id = _start(mcp_session, {"progressToken": "on-get"})
+    wait_until(lambda: any(m.get("params", {}).get("status") == "completed" for m in stream.messages), timeout=20)
+    progress = [m["params"] for m in stream.messages if m["method"] == "notifications/progress"]
+    assert len(progress) >= 2 and {p["progressToken"] for p in progress} == {"on-get"}
+    assert all(p["_meta"] == {RELATED: {"taskId": task_id}} for p in progress)
+    statuses = [m["params"] for m in stream.messages if m["method"] == "notifications/tasks/status"]
+    assert statuses[-1]["taskId"] == task_id
+    for m in stream.messages:
+        assert_message_valid(V, m, None)
+    assert stranger_stream.messages == []
+    for client in (mcp_session, stranger):
+        client.http.delete(url, headers=client._headers())  # ends both streams
+    stream.thread.join(timeout=5), stranger_stream.thread.join(timeout=5)
+    stranger.close()

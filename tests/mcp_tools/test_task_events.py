@@ -44,7 +44,7 @@ def test_the_reporter_announces_only_forward_progress_and_stores_it(owned_task, 
     task, _ = owned_task
     monkeypatch.setattr(task_services, "PROGRESS_PUBLISH_EVERY_S", 0)
     monkeypatch.setattr(task_services, "PROGRESS_STORE_EVERY_S", 0)
-    report = task_services._progress_reporter(task.pk)
+    report = task_services._progress_reporter(task)
     with task_events_listen(task_id=task.pk) as listener:
         report(1, 10, "first")
         report(1, 10, "same again")  # not forward: dropped
@@ -61,7 +61,7 @@ def test_the_reporter_announces_only_forward_progress_and_stores_it(owned_task, 
 
 def test_the_reporter_throttles_announcements(owned_task):
     task, _ = owned_task
-    report = task_services._progress_reporter(task.pk)
+    report = task_services._progress_reporter(task)
     with task_events_listen(task_id=task.pk) as listener:
         for step in range(1, 51):  # 50 reports in a burst
             report(step, 50)

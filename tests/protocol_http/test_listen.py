@@ -1,13 +1,10 @@
-"""subscriptions/listen (2026-07-28): admins' changes reach listening clients, over a real gunicorn server.
+"""Change streams: admins' changes reach connected clients (2026-07-28 subscriptions/listen, handshake GET).
 
 Judged by the official SDK client (``Client.listen``) and by raw HTTP with every message
 checked against the official schema. Changes are made the way the admin makes them (model
 saves in this process); they travel through Postgres commit → Redis → the server process.
 """
 from __future__ import annotations
-
-import json
-import threading
 
 import anyio
 import httpx
@@ -21,6 +18,7 @@ import pytest
 from mcp_tools.models import Prompt, Resource, Tool
 from tests.helpers import wait_until
 from tests.protocol_http.helpers import STATELESS, McpHttp, rpc, stateless_meta
+from tests.protocol_http.streams import RawListen, SessionStream
 from tests.protocol_http.wire import assert_message_valid
 
 POLICY = "docs://support/escalation-policy"
@@ -62,31 +60,6 @@ def test_the_sdk_client_hears_an_admins_changes(mcp_server, demo, demo_token):
     assert honored.tools_list_changed is True and honored.resource_subscriptions == [POLICY]
     assert ToolsListChanged() in events and ResourceUpdated(uri=POLICY) in events
     assert "echo" not in names  # refetching after the event shows the change
-
-
-class RawListen:
-    """A raw subscriptions/listen stream read line by line on a thread (so the test can act meanwhile)."""
-
-    def __init__(self, url: str, secret: str, notifications: dict):
-        self.message = rpc("subscriptions/listen", {"notifications": notifications, "_meta": stateless_meta()})
-        self.messages: list[dict] = []
-        self.status = None
-        self.content_type = ""
-        headers = {"Authorization": f"Bearer {secret}", "Accept": "application/json, text/event-stream",
-                   "Content-Type": "application/json", "MCP-Protocol-Version": STATELESS,
-                   "Mcp-Method": "subscriptions/listen"}
-        self.thread = threading.Thread(target=self._read, args=(url, headers), daemon=True)
-        self.thread.start()
-
-    def _read(self, url, headers):
-        with httpx.stream("POST", url, headers=headers, content=json.dumps(self.message), timeout=60) as response:
-            self.status, self.content_type = response.status_code, response.headers.get("content-type", "")
-            for line in response.iter_lines():
-                if line.startswith("data: "):
-                    self.messages.append(json.loads(line[6:]))
-
-    def methods(self) -> list[str]:
-        return [m.get("method", "<response>") for m in self.messages]
 
 
 def test_a_listen_stream_carries_only_what_was_asked_for_and_ends_with_its_response(server_factory, demo,
@@ -172,25 +145,6 @@ def test_the_sdk_client_in_a_handshake_session_hears_changes_on_its_get_stream(m
     heard = anyio.run(_sdk_session_stream, f"{mcp_server.url}/mcp", demo_token)
     updated = [m for m in heard if isinstance(m, ResourceUpdatedNotification)]
     assert [m.params.uri for m in updated] == [POLICY]
-
-
-class SessionStream(RawListen):
-    """A raw GET stream of a handshake session."""
-
-    def __init__(self, url: str, secret: str, session_id: str):
-        self.messages, self.status, self.content_type, self.raw = [], None, "", []
-        headers = {"Authorization": f"Bearer {secret}", "Accept": "text/event-stream", "Mcp-Session-Id": session_id,
-                   "MCP-Protocol-Version": "2025-11-25"}
-        self.thread = threading.Thread(target=self._get, args=(url, headers), daemon=True)
-        self.thread.start()
-
-    def _get(self, url, headers):
-        with httpx.stream("GET", url, headers=headers, timeout=60) as response:
-            self.status, self.content_type = response.status_code, response.headers.get("content-type", "")
-            for line in response.iter_lines():
-                self.raw.append(line)
-                if line.startswith("data: "):
-                    self.messages.append(json.loads(line[6:]))
 
 
 def _handshake_session(url: str, secret: str) -> tuple[McpHttp, str]:
