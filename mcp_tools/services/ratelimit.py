@@ -7,7 +7,7 @@ Two buckets per call, both counted per caller (API token, admin user, else clien
 
 Counters live in the cache shared by every server process, so limits hold across
 workers and machines. Windows are fixed, and a call counts whether or not it is then
-refused. On Redis both buckets are counted in one pipelined round trip (SET NX EX +
+refused. On Redis both buckets are counted in one round trip (a Lua script: SET NX EX +
 INCR each); another cache backend (embedded mode) counts through django-ratelimit.
 
 When the cache cannot be reached, calls run unthrottled (fail open) unless the tool
@@ -105,26 +105,35 @@ def _redis_client():
     return get_client(write=True)
 
 
-def _count_in_redis(client, key: str, limits) -> list[tuple[bool, int]]:
-    """Count the call in every bucket in ONE round trip: (over the limit?, seconds left in the window) each.
+# Every bucket of a call, counted in one round trip: create it at 0 with the window's remaining time as
+# expiry unless it exists (SET NX EX; an existing counter keeps its expiry), then INCR it.
+_COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, 0, 'EX', tonumber(ARGV[i]), 'NX')
+  counts[i] = redis.call('INCR', key)
+end
+return counts
+"""
+_scripts: dict[int, object] = {}
 
-    Fixed windows: a bucket's counter is created at 0 with the window's remaining time as its expiry
-    (SET NX EX, so an existing counter keeps its expiry) and incremented (INCR).
-    """
+
+def _count_in_redis(client, key: str, limits) -> list[tuple[bool, int]]:
+    """Count the call in every bucket (fixed windows): (over the limit?, seconds left in the window) each."""
     now = time.time()
     make_key = caches["default"].make_key
-    pipe = client.pipeline(transaction=False)
-    windows = []
+    buckets, expiries, windows = [], [], []
     for group, rate, _who in limits:
         allowed, period = _split_rate(rate)
         window_end = (int(now) // period + 1) * period
-        bucket = make_key(f"rl:{group}:{rate}:{key}:{window_end}")
-        pipe.set(bucket, 0, ex=max(1, int(window_end - now) + 1), nx=True)
-        pipe.incr(bucket)
+        buckets.append(make_key(f"rl:{group}:{rate}:{key}:{window_end}"))
+        expiries.append(max(1, int(window_end - now) + 1))
         windows.append((allowed, window_end))
-    replies = pipe.execute()
-    return [(replies[2 * i + 1] > allowed, int(window_end - now))
-            for i, (allowed, window_end) in enumerate(windows)]
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts.setdefault(id(client), client.register_script(_COUNT_SCRIPT))
+    counts = script(keys=buckets, args=expiries, client=client)
+    return [(count > allowed, int(window_end - now)) for count, (allowed, window_end) in zip(counts, windows)]
 
 
 def tool_is_destructive(tool) -> bool:
