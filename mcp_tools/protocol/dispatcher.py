@@ -139,6 +139,22 @@ class _Route:
     eras: frozenset[Era]
 
 
+def may_send_before_response(message: Request, headers: Mapping[str, str] | None = None, *,
+                             has_session: bool = False) -> bool:
+    """Whether handling ``message`` could send anything ahead of its response (a transport streams only then).
+
+    Handshake era: yes (log messages flow until logging/setLevel narrows them; the server may ask the
+    client). 2026-07-28: only progress for a ``progressToken`` and log messages for a ``logLevel`` the
+    request's ``_meta`` asks for; server-to-client requests do not exist there (``input_required``
+    results replace them).
+    """
+    if detect_era(message, headers, has_session=has_session) is not Era.STATELESS:
+        return True
+    meta = message.params.get("_meta")
+    return isinstance(meta, dict) and (meta.get("progressToken") is not None
+                                       or meta.get(META_LOG_LEVEL) is not None)
+
+
 def http_status_for_error(code: int, era: Era) -> int:
     """Suggested HTTP status for a JSON-RPC error on Streamable HTTP."""
     if code in (jsonrpc.PARSE_ERROR, INVALID_REQUEST):

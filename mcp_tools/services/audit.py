@@ -2,6 +2,9 @@
 import json
 import re
 
+from django.db import connections, router, transaction
+from django.db.models.signals import post_save, pre_save
+
 from ..models import AuditEvent
 
 REDACTED = "[REDACTED]"
@@ -74,7 +77,7 @@ def audit_record(*, tool, tool_name: str, caller, outcome: str, arguments, error
                  method: str = "tools/call") -> AuditEvent:
     sensitive = getattr(tool, "sensitive_fields", ())
     stored, size = audit_arguments(arguments, sensitive)
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         token=caller.api_token,
         token_prefix=caller.label,
         user=caller.acting_user,
@@ -95,3 +98,42 @@ def audit_record(*, tool, tool_name: str, caller, outcome: str, arguments, error
         task_id=task_id,
         confirmation=getattr(caller, "confirmation", ""),
     )
+    audit_insert(event)
+    return event
+
+
+def audit_insert(event: AuditEvent) -> None:
+    """Store a new event: one ``INSERT ... RETURNING id``, exactly the row ``event.save()`` would write.
+
+    Every tool call writes one, so the ORM's per-save work (queryset, compiler, SQL generation) showed
+    in the profile: the statement is built once per process and only the values are prepared per call,
+    by each field's own ``pre_save``/``get_db_prep_save``, as ``save()`` does. Falls back to ``save()``
+    when model signals listen to AuditEvent or the database cannot return the new id.
+    """
+    connection = connections[router.db_for_write(AuditEvent, instance=event)]
+    if (pre_save.has_listeners(AuditEvent) or post_save.has_listeners(AuditEvent)
+            or not connection.features.can_return_columns_from_insert):
+        event.save(force_insert=True)
+        return
+    fields, sql = _insert_statement(connection)
+    values = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields]
+    with transaction.mark_for_rollback_on_error(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        event.pk = cursor.fetchone()[0]
+    event._state.adding = False
+    event._state.db = connection.alias
+
+
+_statements: dict[str, tuple[list, str]] = {}
+
+
+def _insert_statement(connection) -> tuple[list, str]:
+    cached = _statements.get(connection.alias)
+    if cached is None:
+        meta = AuditEvent._meta
+        fields = [f for f in meta.local_concrete_fields if f is not meta.pk]
+        quote = connection.ops.quote_name
+        sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+               f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}")
+        cached = _statements[connection.alias] = (fields, sql)
+    return cached

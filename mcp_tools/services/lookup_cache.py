@@ -1,7 +1,7 @@
 """Per-process caches of token and tool rows, invalidated across processes by generation numbers in Redis.
 
-Every cached lookup first reads the kind's generation (``mcp:gen:tools`` / ``mcp:gen:tokens``, one
-GET); the process's entries are only used while that value equals the one they were built under.
+Every cached lookup first reads the kind's generation (``mcp:gen:tools`` / ``mcp:gen:tokens``; within
+a request both are read once, with one MGET, and reused until the request ends); the process's entries are only used while that value equals the one they were built under.
 Every change bumps it: the service functions, ``post_save``/``post_delete``/``m2m_changed`` receivers
 (mcp_tools/signals.py), and every ``QuerySet.update()`` on these models (which no signal sees). A bump
 happens at once and again after the surrounding transaction commits, so a row re-read by another
@@ -13,6 +13,7 @@ entries are dropped, so nothing cached before an outage survives it. Entries als
 ``MCP_LOOKUP_CACHE_TTL_S`` (default 60 s), a bound for the one case no generation can cover: a change
 made while Redis was unreachable. ``MCP_LOOKUP_CACHE=off`` turns the caches off.
 """
+import contextvars
 import copy
 import logging
 import secrets
@@ -59,21 +60,46 @@ def _redis() -> redis.Redis:
 
 
 def _current_generation(kind: str) -> str | None:
-    """The kind's generation, or None when Redis cannot say (then nothing may be served from cache)."""
+    """The kind's generation, or None when Redis cannot say (then nothing may be served from cache).
+
+    Inside a request every kind's generation is read once, together (one MGET), and reused for the rest
+    of that request (see ``generations_request_scope``); elsewhere each lookup reads it.
+    """
     global _down_until
     if not _enabled() or time.monotonic() < _down_until:
         return None
+    memo = _request_generations.get()
+    if memo:
+        return memo.get(kind)
     try:
         client = _redis()
-        value = client.get(_gen_key(kind))
-        if value is None:
-            client.set(_gen_key(kind), secrets.token_hex(8), nx=True)
-            value = client.get(_gen_key(kind))
+        values = dict(zip(KINDS, client.mget([_gen_key(k) for k in KINDS])))
+        for missing in [k for k, v in values.items() if v is None]:
+            client.set(_gen_key(missing), secrets.token_hex(8), nx=True)
+            values[missing] = client.get(_gen_key(missing))
     except redis.RedisError:
         _down_until = time.monotonic() + _RETRY_AFTER_FAILURE_S
         lookup_cache_clear()
         return None
-    return value.decode() if isinstance(value, bytes) else value
+    values = {k: v.decode() if isinstance(v, bytes) else v for k, v in values.items()}
+    if memo is not None and all(values.values()):
+        memo.update(values)
+    return values[kind]
+
+
+# The generations read by the current request: None outside a request, {} until the first lookup.
+_request_generations: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "mcp_lookup_generations", default=None)
+
+
+def generations_request_scope(active: bool) -> None:
+    """Start (True) or end (False) the current request's reuse of the generations it read.
+
+    Connected to Django's request_started/request_finished (mcp_tools/signals.py). A change in another
+    process is therefore seen by its next request, not in the middle of one already running; a change
+    in this process (``lookup_cache_bump``) is seen at once, also by the running request.
+    """
+    _request_generations.set({} if active else None)
 
 
 def cached_lookup(*, kind: str, key, load: Callable):
@@ -110,6 +136,9 @@ def cached_entry_update(*, kind: str, key, **fields) -> None:
 
 def lookup_cache_clear() -> None:
     """Drop this process's entries (they are rebuilt from the database)."""
+    memo = _request_generations.get()
+    if memo:
+        memo.clear()  # in place: a streaming call's worker thread shares the request's dict
     with _lock:
         for kind in KINDS:
             _caches[kind] = (None, {})

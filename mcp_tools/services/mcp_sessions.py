@@ -1,7 +1,7 @@
 """Handshake-era MCP session state and cross-worker signalling, shared by every MCP transport.
 
 Sessions live in Postgres (``McpSession``), so any worker, and a restarted one, can
-serve any request of a session. Signals that must cross workers quickly go through
+serve any request of a session; live ones are read through a shared Redis copy (below). Signals that must cross workers quickly go through
 Redis:
 
 * a client's answer to one of our server-to-client requests (sampling, elicitation)
@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 import json
+import logging
 import queue
 import secrets
 import threading
@@ -28,10 +29,14 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
+import redis
 
 from ..models import ApiToken, McpSession
 from ..protocol.context import SessionState
+
+logger = logging.getLogger(__name__)
 
 # A session unused for longer than this is gone (404); the client starts a new one.
 SESSION_IDLE = timedelta(seconds=getattr(settings, "MCP_SESSION_IDLE_S", 24 * 3600))
@@ -69,28 +74,71 @@ def session_load(*, session_id: str, endpoint: str, principal: str) -> LoadedSes
     """The live session, or None when unknown, ended, expired, or opened by someone else."""
     if not session_id or len(session_id) > 64:
         return None
+    cached = _cache_read(session_id)
+    if cached is not None:
+        entry, epoch = cached
+        if entry is not None:
+            found = _from_entry(session_id, entry, endpoint, principal, epoch)
+            if found is not _ASK_DATABASE:
+                return found
     row = McpSession.objects.filter(id=session_id, endpoint=endpoint, ended_at__isnull=True).first()
     now = timezone.now()
     if row is None or row.principal != principal or now - row.last_seen_at > SESSION_IDLE:
         return None
-    if now - row.last_seen_at > _TOUCH_RESOLUTION:
+    last_seen = row.last_seen_at
+    if now - last_seen > _TOUCH_RESOLUTION:
         McpSession.objects.filter(pk=row.pk).update(last_seen_at=now)
+        last_seen = now
     try:
-        return LoadedSession(id=row.id, state=SessionState.from_dict(row.state))
+        loaded = LoadedSession(id=row.id, state=SessionState.from_dict(row.state))
     except (KeyError, TypeError, ValueError):
         return None
+    if cached is not None:
+        _cache_fill(session_id, {"endpoint": row.endpoint, "principal": row.principal, "state": row.state,
+                                 "last_seen": last_seen.timestamp()}, epoch=cached[1])
+    return loaded
+
+
+_ASK_DATABASE = object()
+
+
+def _from_entry(session_id: str, entry: dict, endpoint: str, principal: str, epoch: str):
+    """The session of a cached entry (same checks as a row: endpoint, principal, idle; touch once a minute).
+
+    ``_ASK_DATABASE`` when the entry cannot decide (looks idle or unreadable): the row has the last word.
+    """
+    if entry.get("endpoint") != endpoint or entry.get("principal") != principal:
+        return None  # neither ever changes for a session id
+    now = timezone.now().timestamp()
+    try:
+        idle = now - float(entry["last_seen"])
+        state = SessionState.from_dict(entry["state"])
+    except (KeyError, TypeError, ValueError):
+        return _ASK_DATABASE
+    if idle > SESSION_IDLE.total_seconds():
+        return _ASK_DATABASE
+    if idle > _TOUCH_RESOLUTION.total_seconds():
+        if not McpSession.objects.filter(pk=session_id, ended_at__isnull=True).update(
+                last_seen_at=timezone.now()):
+            _cache_invalidate(session_id)  # ended or deleted behind the cache's back
+            return None
+        _cache_fill(session_id, {**entry, "last_seen": now}, epoch=epoch)
+    return LoadedSession(id=session_id, state=state)
 
 
 def session_save(*, session_id: str, state: SessionState) -> None:
     McpSession.objects.filter(id=session_id, ended_at__isnull=True).update(
         state=state.to_dict(), protocol_version=state.protocol_version, last_seen_at=timezone.now())
+    session_cache_invalidate(session_id=session_id)
 
 
 def session_end(*, session_id: str, endpoint: str, principal: str) -> bool:
     """End a session (DELETE). False when there was no live session of this caller to end."""
     if session_load(session_id=session_id, endpoint=endpoint, principal=principal) is None:
         return False
-    return bool(McpSession.objects.filter(id=session_id, ended_at__isnull=True).update(ended_at=timezone.now()))
+    ended = bool(McpSession.objects.filter(id=session_id, ended_at__isnull=True).update(ended_at=timezone.now()))
+    session_cache_invalidate(session_id=session_id)
+    return ended
 
 
 def session_prune(*, older_than: timedelta | None = None) -> int:
@@ -98,6 +146,103 @@ def session_prune(*, older_than: timedelta | None = None) -> int:
     cutoff = timezone.now() - (older_than or SESSION_IDLE)
     deleted, _ = McpSession.objects.filter(last_seen_at__lt=cutoff).delete()
     return deleted
+
+
+# --- read-through cache of live sessions in Redis --------------------------------------------------
+#
+# Every request of a handshake-era session used to read its McpSession row. A live session's row is now
+# also kept in Redis (``mcp:session:<id>``, one MGET per request instead of a query), so every process
+# shares one copy. Postgres stays the record: every change (save, end, admin delete, prune) is written
+# there first and then invalidates the copy in every process at once by deleting it and giving the
+# session a new random epoch (``mcp:session-epoch:<id>``). A copy is only stored if the epoch is still
+# the one read before the row was (one Lua script, atomic in Redis), so a reader that loaded the row just
+# before a change can never put the old row back. Copies expire after MCP_LOOKUP_CACHE_TTL_S (the bound
+# for a change made while Redis was unreachable, as for the lookup caches); with Redis unreachable, or
+# MCP_LOOKUP_CACHE off, every request reads Postgres as before.
+
+_EPOCH_TTL_S = 3600  # far longer than a read-then-fill takes
+_FILL_IF_EPOCH = """
+if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
+
+
+def _entry_key(session_id: str) -> str:
+    return f"mcp:session:{session_id}"
+
+
+def _epoch_key(session_id: str) -> str:
+    return f"mcp:session-epoch:{session_id}"
+
+
+def _cache_client():
+    """The lookup caches' Redis client, or None when the cache is off or Redis recently failed."""
+    from . import lookup_cache
+
+    if not lookup_cache._enabled() or time.monotonic() < lookup_cache._down_until:
+        return None
+    return lookup_cache._redis()
+
+
+def _cache_failed(exc: Exception) -> None:
+    from . import lookup_cache
+
+    lookup_cache._down_until = time.monotonic() + lookup_cache._RETRY_AFTER_FAILURE_S
+    logger.warning("MCP session cache unavailable: %s", exc)
+
+
+def _cache_read(session_id: str) -> tuple[dict | None, str] | None:
+    """(cached entry or None, current epoch), or None when the cache cannot be used."""
+    client = _cache_client()
+    if client is None:
+        return None
+    try:
+        raw, epoch = client.mget([_entry_key(session_id), _epoch_key(session_id)])
+    except redis.RedisError as exc:
+        _cache_failed(exc)
+        return None
+    epoch = epoch.decode() if isinstance(epoch, bytes) else (epoch or "")
+    try:
+        entry = json.loads(raw) if raw is not None else None
+    except ValueError:
+        entry = None
+    return (entry if isinstance(entry, dict) else None), epoch
+
+
+def _cache_fill(session_id: str, entry: dict, *, epoch: str) -> None:
+    client = _cache_client()
+    if client is None:
+        return
+    ttl = max(1, int(getattr(settings, "MCP_LOOKUP_CACHE_TTL_S", 60)))
+    try:
+        client.eval(_FILL_IF_EPOCH, 2, _entry_key(session_id), _epoch_key(session_id), epoch,
+                    json.dumps(entry, separators=(",", ":")), ttl)
+    except redis.RedisError as exc:
+        _cache_failed(exc)
+
+
+def _cache_invalidate(session_id: str) -> None:
+    from . import lookup_cache
+
+    if not lookup_cache._enabled():
+        return
+    try:
+        pipe = lookup_cache._redis().pipeline()
+        pipe.set(_epoch_key(session_id), secrets.token_hex(8), ex=_EPOCH_TTL_S)
+        pipe.delete(_entry_key(session_id))
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("Could not invalidate the cached MCP session %s...: %s", session_id[:8], exc)
+
+
+def session_cache_invalidate(*, session_id: str) -> None:
+    """Drop the cached copy of a session in every process, now and again when the transaction commits."""
+    _cache_invalidate(session_id)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _cache_invalidate(session_id))
 
 
 # --- cross-worker signals -------------------------------------------------------------------------

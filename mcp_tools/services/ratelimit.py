@@ -1,4 +1,4 @@
-"""Rate limits for tool calls (django-ratelimit on the shared cache, Redis in production).
+"""Rate limits for tool calls, counted in the shared cache (Redis in production).
 
 Two buckets per call, both counted per caller (API token, admin user, else client IP):
 
@@ -6,8 +6,9 @@ Two buckets per call, both counted per caller (API token, admin user, else clien
 - the tool's limit, if it has one: ``Tool.rate_limit`` (e.g. database_query 10/m).
 
 Counters live in the cache shared by every server process, so limits hold across
-workers and machines. Windows are fixed (django-ratelimit's), and a call counts
-whether or not it is then refused.
+workers and machines. Windows are fixed, and a call counts whether or not it is then
+refused. On Redis both buckets are counted in one round trip (a Lua script: SET NX EX +
+INCR each); another cache backend (embedded mode) counts through django-ratelimit.
 
 When the cache cannot be reached, calls run unthrottled (fail open) unless the tool
 is destructive in MCP's terms: not ``readOnlyHint: true`` and not explicitly
@@ -17,8 +18,12 @@ able to delete or overwrite without limit). So reads and additive writes such as
 ``create_ticket`` keep working on Postgres alone while Redis is down.
 """
 import logging
+import re
+import time
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django_ratelimit.core import get_usage
 
 from ..exceptions import RateLimited, ServiceUnavailable
@@ -52,23 +57,83 @@ def _limits(tool, caller) -> list[tuple[str, str, str]]:
 def rate_limit_check(*, tool, caller) -> None:
     """Count this call; raise RateLimited when a limit is exceeded, ServiceUnavailable per the policy above."""
     key = caller_key(caller)
-    exceeded = []
-    for group, rate, who in _limits(tool, caller):
+    limits = _limits(tool, caller)
+    if not limits:
+        return
+    client = _redis_client()
+    if client is not None:
         try:
-            usage = get_usage(None, group=group, key=lambda _group, _request: key, rate=rate, increment=True)
-        except Exception as exc:  # the cache backend's own errors (redis.ConnectionError, OSError, ...)
-            usage = {"time_left": -1, "limit": 0, "error": type(exc).__name__}
-        if usage is None:
-            continue
-        if usage["time_left"] == -1 and usage["limit"] == 0:
-            _cache_unavailable(tool, usage.get("error", "no answer"))
+            usages = _count_in_redis(client, key, limits)
+        except Exception as exc:  # redis.ConnectionError, OSError, ...: the cache cannot count
+            _cache_unavailable(tool, type(exc).__name__)
             return
-        if usage["should_limit"]:
-            exceeded.append((max(1, usage["time_left"]), rate, who))
+    else:  # another cache backend (local memory in embedded mode): django-ratelimit counts there
+        usages = []
+        for group, rate, _who in limits:
+            try:
+                usage = get_usage(None, group=group, key=lambda _group, _request: key, rate=rate, increment=True)
+            except Exception as exc:  # the cache backend's own errors
+                usage = {"time_left": -1, "limit": 0, "error": type(exc).__name__}
+            if usage is not None and usage["time_left"] == -1 and usage["limit"] == 0:
+                _cache_unavailable(tool, usage.get("error", "no answer"))
+                return
+            usages.append((usage["should_limit"], usage["time_left"]) if usage else (False, 0))
+    exceeded = [(max(1, time_left), rate, who)
+                for (should_limit, time_left), (_group, rate, who) in zip(usages, limits) if should_limit]
     if exceeded:
         retry_after, rate, who = max(exceeded)
         raise RateLimited(f"Rate limit exceeded for {who} ({rate}). Retry after {retry_after} seconds.",
                           retry_after_s=retry_after)
+
+
+_RATE = re.compile(r"(\d+)/(\d*)([smhd])")
+_PERIOD_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _split_rate(rate: str) -> tuple[int, int]:
+    """'10/m' -> (10, 60); '5/10m' -> (5, 600)."""
+    count, multiplier, unit = _RATE.fullmatch(rate).groups()
+    return int(count), _PERIOD_S[unit] * int(multiplier or 1)
+
+
+def _redis_client():
+    """The Redis client behind the default cache, or None when the cache is not Redis."""
+    backend = caches["default"]
+    get_client = getattr(getattr(backend, "_cache", None), "get_client", None)
+    if not isinstance(backend, DjangoRedisCache) or get_client is None:
+        return None
+    return get_client(write=True)
+
+
+# Every bucket of a call, counted in one round trip: create it at 0 with the window's remaining time as
+# expiry unless it exists (SET NX EX; an existing counter keeps its expiry), then INCR it.
+_COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, 0, 'EX', tonumber(ARGV[i]), 'NX')
+  counts[i] = redis.call('INCR', key)
+end
+return counts
+"""
+_scripts: dict[int, object] = {}
+
+
+def _count_in_redis(client, key: str, limits) -> list[tuple[bool, int]]:
+    """Count the call in every bucket (fixed windows): (over the limit?, seconds left in the window) each."""
+    now = time.time()
+    make_key = caches["default"].make_key
+    buckets, expiries, windows = [], [], []
+    for group, rate, _who in limits:
+        allowed, period = _split_rate(rate)
+        window_end = (int(now) // period + 1) * period
+        buckets.append(make_key(f"rl:{group}:{rate}:{key}:{window_end}"))
+        expiries.append(max(1, int(window_end - now) + 1))
+        windows.append((allowed, window_end))
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts.setdefault(id(client), client.register_script(_COUNT_SCRIPT))
+    counts = script(keys=buckets, args=expiries, client=client)
+    return [(count > allowed, int(window_end - now)) for count, (allowed, window_end) in zip(counts, windows)]
 
 
 def tool_is_destructive(tool) -> bool:

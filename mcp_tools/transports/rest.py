@@ -3,13 +3,17 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..selectors import tools_for_token
+from ..protocol import ProtocolError
+from ..protocol.content import decode_cursor, encode_cursor
+from ..selectors import json_body, rest_tool_listing
 from ..services.invocation import Caller, tool_invoke
 from .authentication import client_ip, insufficient_scope_challenge
 from .json_limits import json_depth, reject_constant
+from .mcp_backend import state_key
 from .rest_tasks import queued_response
 
 # HTTP status for each error code of the pipeline; the body keeps the seed's shape.
@@ -32,12 +36,56 @@ def _failure(message: str, status: int) -> Response:
     return Response({"success": False, "error": message}, status=status)
 
 
+# Paging of GET /mcp/v1/tools (optional: without ?limit= or ?cursor= the whole list comes back, as always).
+MAX_PAGE_LIMIT = 1000
+_CURSOR_SCOPE = "rest:tools"
+
+
+def _json_response(body: bytes, status: int = 200) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type="application/json")
+
+
 class ToolListView(APIView):
+    """The token's tools; ``?limit=N`` pages them (``next_cursor``), ``?cursor=`` continues.
+
+    The body is built once per (tools generation, token scope) and process (``rest_tool_listing``):
+    any change to a tool or a grant bumps the generation, so the next request lists afresh.
+    """
+
     def get(self, request):
-        tools = tools_for_token(request.auth)
-        return Response({"tools": [
-            {"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in tools
-        ]})
+        listing = rest_tool_listing(request.auth)
+        cursor, limit = request.GET.get("cursor"), request.GET.get("limit")
+        if cursor is None and limit is None:
+            return _json_response(listing.body)
+        try:
+            start, size = _page_position(cursor, limit)
+        except ValueError as exc:
+            return _json_response(json_body({"detail": str(exc)}), 400)
+        end = start + size
+        page = {"tools": list(listing.entries[start:end])}
+        if end < len(listing.entries):
+            page["next_cursor"] = encode_cursor({"offset": end, "limit": size}, key=state_key(),
+                                                scope=_CURSOR_SCOPE)
+        return _json_response(json_body(page))
+
+
+def _page_position(cursor: str | None, limit: str | None) -> tuple[int, int]:
+    """(offset, page size) from the query string; ValueError with the reason when it is not usable."""
+    start, size = 0, settings.MCP_PAGE_SIZE
+    if cursor is not None:
+        try:
+            position = decode_cursor(cursor, key=state_key(), scope=_CURSOR_SCOPE)
+        except (ProtocolError, ValueError):  # ValueError: e.g. non-ASCII text where the signature goes
+            raise ValueError("Invalid cursor: pass the next_cursor of a previous page unchanged.") from None
+        start, size = position.get("offset"), position.get("limit")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, size)) or start < 0 \
+                or not 1 <= size <= MAX_PAGE_LIMIT:
+            raise ValueError("Invalid cursor: pass the next_cursor of a previous page unchanged.")
+    if limit is not None:
+        if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_PAGE_LIMIT):
+            raise ValueError(f"limit must be a whole number from 1 to {MAX_PAGE_LIMIT}.")
+        size = int(limit)
+    return start, size
 
 
 class ToolInvokeView(APIView):

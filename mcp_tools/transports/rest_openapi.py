@@ -8,7 +8,7 @@ from django.conf import settings
 from django.urls import path
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularJSONAPIView
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -21,7 +21,10 @@ _DETAIL = {"type": "object", "required": ["detail"], "properties": {"detail": {"
 _TOOL = {"type": "object", "required": ["name", "description", "input_schema"],
          "properties": {"name": {"type": "string"}, "description": {"type": "string"},
                         "input_schema": {"type": "object"}}}
-_TOOLS = {"type": "object", "required": ["tools"], "properties": {"tools": {"type": "array", "items": _TOOL}}}
+_TOOLS = {"type": "object", "required": ["tools"],
+          "properties": {"tools": {"type": "array", "items": _TOOL},
+                         "next_cursor": {"type": "string", "description": "Only when paging and more tools follow: "
+                                         "pass it as ?cursor= for the next page."}}}
 _INVOKE_OK = {"type": "object", "required": ["success"],
               "properties": {"success": {"type": "boolean"}, "result": {}, "error": {"type": "string"}}}
 _QUEUED = {"type": "object", "required": ["success", "task_id", "status", "status_url"],
@@ -63,7 +66,13 @@ rest.ToolListView.schema = RestPairSchema()
 rest.ToolInvokeView.schema = RestPairSchema()
 extend_schema(
     summary="Tools the token may call", auth=_AUTH,
-    responses={200: OpenApiResponse(response=_TOOLS), 401: OpenApiResponse(response=_DETAIL),
+    parameters=[
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": rest.MAX_PAGE_LIMIT}, description=f"Page size (1-{rest.MAX_PAGE_LIMIT}); without limit and cursor "
+                         "the whole list is returned."),
+        OpenApiParameter("cursor", str, description="The next_cursor of the previous page."),
+    ],
+    responses={200: OpenApiResponse(response=_TOOLS), 400: OpenApiResponse(response=_DETAIL),
+               401: OpenApiResponse(response=_DETAIL),
                403: OpenApiResponse(response=_DETAIL), 429: OpenApiResponse(response=_DETAIL)},
 )(rest.ToolListView)
 extend_schema(

@@ -42,6 +42,7 @@ from rest_framework.views import APIView
 
 from ..models import McpEndpoint
 from ..protocol import ProtocolError
+from ..protocol.dispatcher import may_send_before_response
 from ..protocol.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -340,7 +341,8 @@ class StreamableHttpView(APIView):
         headers = request.headers
         correlation_id = getattr(request, "request_id", None) or uuid.uuid4().hex[:16]
         streaming = (isinstance(message, Request) and message.method in STREAMABLE_METHODS
-                     and _accepts(request, "text/event-stream"))
+                     and _accepts(request, "text/event-stream")
+                     and may_send_before_response(message, headers, has_session=session is not None))
         if not streaming:
             outcome = self.dispatcher.handle(message, headers=headers, session=session, principal=self.principal,
                                              correlation_id=correlation_id)

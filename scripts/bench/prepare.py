@@ -68,6 +68,10 @@ def main() -> None:
                  "tools/list benchmark.", input_schema=echo.input_schema, kind="echo", config={})
             for i in range(existing, args.extra_tools)
         ])
+        # bulk_create sends no post_save: tell the running servers' lookup caches, as product code must.
+        from mcp_tools.services.lookup_cache import lookup_cache_bump
+
+        lookup_cache_bump()
         out["tools"] = Tool.objects.count()
     json.dump(out, sys.stdout)
 

@@ -9,6 +9,7 @@ from django.db import close_old_connections
 from hypothesis import given, settings
 import pytest
 import schemathesis
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from demo_company.seed import seed_company, seed_tools
 from mcp_tools.models import ApiToken, Tool
@@ -56,7 +57,11 @@ def test_rest_pair_conforms_to_its_schema(auth, wsgi_app):
         @settings(fuzz, max_examples=min(fuzz.max_examples, 30))
         @given(case=operation.as_strategy())
         def check(case):
-            response = case.call_and_validate(headers=auth)
+            # A cursor is signed (HMAC): no generated string is a valid one, and the 400 that answers a forged
+            # cursor is documented. Every other check still runs on those cases.
+            forged_cursor = (case.query or {}).get("cursor") is not None
+            response = case.call_and_validate(
+                headers=auth, excluded_checks=[positive_data_acceptance] if forged_cursor else None)
             assert response.status_code < 500
 
         check()

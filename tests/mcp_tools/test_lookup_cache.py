@@ -80,3 +80,49 @@ def test_last_used_at_stays_throttled(django_assert_num_queries):
     with django_assert_num_queries(0):
         token_authenticate(raw=issued.secret)
     assert ApiToken.objects.get(pk=issued.token.pk).last_used_at == first
+
+
+@pytest.fixture
+def request_scope():
+    """What Django's request_started/request_finished do around every request (mcp_tools/signals.py)."""
+    lookup_cache.generations_request_scope(True)
+    yield lambda: lookup_cache.generations_request_scope(True)  # "the next request"
+    lookup_cache.generations_request_scope(False)
+
+
+def test_a_request_reads_the_generations_once(monkeypatch, tool, request_scope):
+    issued = token_issue(name="agent", tools=[tool])
+    reads = []
+    client = lookup_cache._redis()
+    real_mget = client.mget
+    monkeypatch.setattr(client, "mget", lambda keys: reads.append(keys) or real_mget(keys))
+    monkeypatch.setattr(client, "get", lambda key: pytest.fail(f"unexpected GET {key}"))
+    token_authenticate(raw=issued.secret)
+    tool_find(name="cached_echo")
+    tool_find(name="cached_echo")
+    assert reads == [["mcp:gen:tools", "mcp:gen:tokens"]]
+
+
+def test_another_process_s_change_is_seen_by_the_next_request(tool, request_scope):
+    tool_find(name="cached_echo")
+    Tool.objects.filter(pk=tool.pk).update(description="changed")
+    lookup_cache._redis().set("mcp:gen:tools", "bumped-elsewhere")
+    assert tool_find(name="cached_echo").description == "d"  # the running request keeps its generations
+    request_scope()
+    assert tool_find(name="cached_echo").description == "changed"
+
+
+def test_this_process_s_own_change_is_seen_at_once_within_the_request(request_scope):
+    issued = token_issue(name="agent")
+    token_authenticate(raw=issued.secret)
+    token_revoke(token=issued.token)  # bumps: drops this request's generations too
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        token_authenticate(raw=issued.secret)
+
+
+def test_outside_a_request_every_lookup_reads_the_generation(tool):
+    lookup_cache.generations_request_scope(False)
+    tool_find(name="cached_echo")
+    Tool.objects.filter(pk=tool.pk).update(description="changed")
+    lookup_cache._redis().set("mcp:gen:tools", "bumped-elsewhere")
+    assert tool_find(name="cached_echo").description == "changed"

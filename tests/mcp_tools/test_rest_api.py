@@ -107,6 +107,89 @@ class TestToolList:
         assert [t["name"] for t in tools] == ["create_ticket", "echo"]
 
 
+class TestListCache:
+    """The listing is built once per tools generation and token scope; every change shows at once."""
+
+    def test_a_tool_disabled_after_a_listing_disappears_from_the_next(self, api, demo, demo_token):
+        headers = {"X-API-Key": demo_token}
+        assert "echo" in [t["name"] for t in api.get("/mcp/v1/tools", headers=headers).json()["tools"]]
+        Tool.objects.filter(name="echo").update(enabled=False)
+        lookup_cache_bump()  # what tools_set_enabled does
+        assert "echo" not in [t["name"] for t in api.get("/mcp/v1/tools", headers=headers).json()["tools"]]
+
+    def test_a_description_saved_in_the_admin_shows_at_once(self, api, demo, demo_token):
+        headers = {"X-API-Key": demo_token}
+        api.get("/mcp/v1/tools", headers=headers)
+        echo = Tool.objects.get(name="echo")
+        echo.description = "Echo, now described differently"
+        echo.save()  # post_save bumps the generation
+        tools = api.get("/mcp/v1/tools", headers=headers).json()["tools"]
+        assert next(t for t in tools if t["name"] == "echo")["description"] == "Echo, now described differently"
+
+    def test_a_grant_change_shows_at_once_and_scopes_never_share_a_listing(self, api, demo, issue_token):
+        narrow = issue_token(tools=[demo["echo"]])
+        wide = issue_token(all_tools=True)
+        assert [t["name"] for t in api.get("/mcp/v1/tools", headers={"X-API-Key": narrow.secret}).json()[
+            "tools"]] == ["echo"]
+        assert len(api.get("/mcp/v1/tools", headers={"X-API-Key": wide.secret}).json()["tools"]) > 1
+        narrow.token.allowed_tools.add(demo["create_ticket"])  # m2m_changed bumps the token generation
+        assert [t["name"] for t in api.get("/mcp/v1/tools", headers={"X-API-Key": narrow.secret}).json()[
+            "tools"]] == ["create_ticket", "echo"]
+
+    def test_a_revoked_token_gets_no_cached_listing(self, api, demo, issue_token):
+        issued = issue_token(all_tools=True)
+        assert api.get("/mcp/v1/tools", headers={"X-API-Key": issued.secret}).status_code == 200
+        token_revoke(token=issued.token)
+        assert api.get("/mcp/v1/tools", headers={"X-API-Key": issued.secret}).status_code == 401
+
+
+class TestListPaging:
+    def names(self, body):
+        return [t["name"] for t in body["tools"]]
+
+    def test_without_paging_parameters_the_whole_list_comes_back_without_a_cursor(self, api, demo_token):
+        body = api.get("/mcp/v1/tools", headers={"X-API-Key": demo_token}).json()
+        assert set(body) == {"tools"}
+        assert len(body["tools"]) == Tool.objects.filter(enabled=True).count()
+
+    def test_pages_walk_the_same_list_in_the_same_order(self, api, demo_token):
+        headers = {"X-API-Key": demo_token}
+        everything = self.names(api.get("/mcp/v1/tools", headers=headers).json())
+        assert len(everything) > 3
+        body = api.get("/mcp/v1/tools?limit=2", headers=headers).json()
+        walked, pages = self.names(body), 1
+        assert len(walked) == 2
+        while "next_cursor" in body:
+            body = api.get("/mcp/v1/tools", params={"cursor": body["next_cursor"]}, headers=headers).json()
+            assert len(body["tools"]) <= 2  # the cursor keeps the page size
+            walked += self.names(body)
+            pages += 1
+        assert walked == everything
+        assert pages == -(-len(everything) // 2)
+
+    def test_a_cursor_alone_uses_the_default_page_size_from_the_cursor(self, api, demo_token, settings):
+        headers = {"X-API-Key": demo_token}
+        first = api.get("/mcp/v1/tools?limit=1", headers=headers).json()
+        second = api.get("/mcp/v1/tools", params={"cursor": first["next_cursor"], "limit": 3}, headers=headers)
+        everything = self.names(api.get("/mcp/v1/tools", headers=headers).json())
+        assert self.names(second.json()) == everything[1:4]
+
+    @pytest.mark.parametrize("query", ["limit=0", "limit=-1", "limit=1001", "limit=abc", "limit=%C2%B2",
+                                       "cursor=nonsense", "cursor=v1.e30.%C3%A9", "cursor="])
+    def test_bad_paging_parameters_are_a_400_with_a_detail(self, api, demo_token, query):
+        response = api.get(f"/mcp/v1/tools?{query}", headers={"X-API-Key": demo_token})
+        assert response.status_code == 400
+        assert set(response.json()) == {"detail"}
+
+    def test_a_cursor_of_mcp_tools_list_is_refused(self, api, demo_token):
+        from mcp_tools.protocol.content import encode_cursor
+        from mcp_tools.transports.mcp_backend import state_key
+
+        cursor = encode_cursor({"offset": 1}, key=state_key(), scope="tools/list")
+        response = api.get("/mcp/v1/tools", params={"cursor": cursor}, headers={"X-API-Key": demo_token})
+        assert response.status_code == 400
+
+
 class TestInvoke:
     def test_it_runs_a_tool_and_reports_success(self, api, demo_token):
         response = invoke(api, demo_token, "create_ticket",

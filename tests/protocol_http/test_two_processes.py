@@ -5,6 +5,7 @@ from __future__ import annotations
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import itertools
+import json
 import threading
 
 import anyio
@@ -126,3 +127,36 @@ def test_a_session_spans_two_processes_and_a_restart(two_servers, demo, demo_tok
     assert asked == ["Who are you?"]
     assert "ada@example.com" in elicited.content[0].text
     assert assert_all_valid(exchanges, "2025-11-25") > 5
+
+
+def test_session_changes_on_one_process_are_seen_at_once_by_the_other(two_servers, demo):
+    """Sessions are read through a shared Redis copy: a changed log level and an ended session must not
+    be served stale by the process that did not make the change."""
+    from .helpers import McpHttp, rpc
+
+    a, b = two_servers
+    on_a = McpHttp(f"{a.url}/mcp/conformance")
+    on_b = McpHttp(f"{b.url}/mcp/conformance")
+    try:
+        on_b.session_id = on_a.initialize()
+
+        def logged_lines():
+            response, messages = on_b.post(rpc("tools/call", {"name": "test_logging_tool", "arguments": {}}))
+            assert response.status_code == 200, response.text
+            assert messages[-1]["result"]["content"][0]["text"] == "logged"
+            return [m for m in messages if m.get("method") == "notifications/message"]
+
+        assert len(logged_lines()) == 1  # debug by default in a handshake session: B emits the info line
+        response, _ = on_a.post(rpc("logging/setLevel", {"level": "error"}))
+        assert response.status_code == 200
+        assert logged_lines() == []  # B sees the level A stored
+        response, _ = on_b.post(rpc("logging/setLevel", {"level": "debug"}))
+        assert response.status_code == 200
+        assert len(logged_lines()) == 1
+
+        assert on_a.http.delete(on_a.url, headers=on_a._headers()).status_code == 204
+        response = on_b.post_raw(json.dumps(rpc("tools/list")))
+        assert response.status_code == 404  # ended on A: gone on B at once
+    finally:
+        on_a.close()
+        on_b.close()

@@ -196,3 +196,19 @@ def test_the_limit_holds_across_two_server_processes(two_servers, issue_token):
     # Alternating between the processes: 4 calls in total succeed, not 4 per process.
     assert statuses == [200] * 4 + [429] * 4
     assert AuditEvent.objects.filter(outcome="rate_limited").count() == 4
+
+
+def test_counters_expire_with_their_window(issue_token):
+    from django.core.cache import cache
+
+    from mcp_tools.services.ratelimit import _redis_client
+
+    make_tool(rate_limit="3/h")
+    token = issue_token(all_tools=True, rate_limit="5/m").token
+    assert outcomes(token, "limited", 1) == ["ok"]
+    client = _redis_client()
+    buckets = client.keys(cache.make_key(f"rl:*:token:{token.prefix}:*"))
+    assert len(buckets) == 2  # the token's own bucket and the tool's
+    ttls = sorted(client.ttl(bucket) for bucket in buckets)
+    assert 0 < ttls[0] <= 61 and 0 < ttls[1] <= 3601
+    assert sorted(int(client.get(bucket)) for bucket in buckets) == [1, 1]
