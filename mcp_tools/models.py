@@ -223,6 +223,9 @@ class ToolTask(models.Model):
     progress_token = models.JSONField(
         null=True, blank=True, help_text="The client's progressToken from the task-augmented call; valid for the "
                                          "task's lifetime, so relayed progress carries it.")
+    session_key = models.CharField(
+        max_length=32, blank=True, help_text="Digest of the MCP session that created the task (handshake era): "
+                                             "that session's GET stream hears the task's status and progress.")
     arguments = models.JSONField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
     outcome = models.CharField(max_length=16, blank=True, help_text="Audit outcome of the finished run.")

@@ -69,10 +69,12 @@ def tool_find(*, name: str) -> Tool:
 
 def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | None = None,
                 report_progress: Callable | None = None, as_task: bool = False,
-                task_ttl_s: int | None = None, progress_token: Any = None) -> Invocation:
+                task_ttl_s: int | None = None, progress_token: Any = None,
+                task_session_key: str = "") -> Invocation:
     """Run a tool, or for an async tool (or ``as_task``) queue it: outcome 'queued' with a task_id.
 
-    ``progress_token`` is kept on a queued task, so the worker's progress can be relayed with it.
+    ``progress_token`` and ``task_session_key`` are kept on a queued task, so the worker's
+    progress can be relayed with that token to that session.
     """
     request_id = request_id or get_request_id()
     started = time.perf_counter()
@@ -106,7 +108,8 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
             from .tasks import task_create
 
             return task_create(tool=tool, arguments=arguments, caller=caller, request_id=request_id,
-                               started=started, ttl_s=task_ttl_s, progress_token=progress_token)
+                               started=started, ttl_s=task_ttl_s, progress_token=progress_token,
+                               session_key=task_session_key)
         return tool_execute(tool=tool, arguments=arguments, caller=caller, request_id=request_id,
                             started=started, report_progress=report_progress)
     except InvocationError as exc:

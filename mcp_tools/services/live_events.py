@@ -6,8 +6,9 @@ Redis pub/sub. Two uses:
   worker announces progress and status changes, a ``tasks/result`` wait relays them.
   Event shapes: ``{"type": "progress", "progress": p, "total": t|None, "message": m|None}``
   and ``{"type": "status", "status": s}``. The same events, with ``"taskId"``, also go to the
-  channel of the task's owner (its API token or user), which handshake sessions' GET streams
-  of that owner hear.
+  channel of the handshake session that created the task, which its GET stream hears; while
+  a ``tasks/result`` wait streams a task (``task_wait_mark``), the GET stream leaves it alone,
+  so a client never hears the same progress twice.
 * the change feed (``change_publish`` / ``changes_listen``), one channel: an admin's change
   to tools, prompts or resources, as the MCP notification it means
   (``{"method": "notifications/tools/list_changed", "params": {...}}``), for
@@ -85,14 +86,34 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-def _owner_channel(owner: str) -> str:
-    return "mcp:task-owner:" + _digest(owner)
+def session_key(session_id: str) -> str:
+    """What identifies a session on the bus and on its tasks: a digest, never the id itself."""
+    return _digest(session_id)
 
 
-def task_event_publish(*, task_id: str, event: dict[str, Any], owner: str = "") -> None:
+def task_event_publish(*, task_id: str, event: dict[str, Any], session: str = "") -> None:
+    """To the task's waiters and (``session``: its session key) to the GET stream of the session that made it."""
     _publish(_task_channel(task_id), event)
-    if owner:
-        _publish(_owner_channel(owner), {**event, "taskId": task_id})
+    if session:
+        _publish(_SESSION_PREFIX + session, {**event, "taskId": task_id})
+
+
+_WAIT_MARK_S = 5
+
+
+def task_wait_mark(*, task_id: str) -> None:
+    """A tasks/result wait is streaming this task's events now (renew at least every few seconds)."""
+    try:
+        _bus().mark(f"mcp:task-waiting:{task_id}", _WAIT_MARK_S)
+    except Exception as exc:
+        logger.debug("Could not mark task %s as waited on: %s", task_id, exc)
+
+
+def task_wait_marked(*, task_id: str) -> bool:
+    try:
+        return _bus().marked(f"mcp:task-waiting:{task_id}")
+    except Exception:
+        return False
 
 
 def task_events_listen(*, task_id: str):
@@ -113,20 +134,20 @@ def changes_listen():
     return _listen(CHANGES_CHANNEL)
 
 
+_SESSION_PREFIX = "mcp:session-events:"
+
+
 def _session_channel(session_id: str) -> str:
-    return "mcp:session-events:" + _digest(session_id)
+    return _SESSION_PREFIX + session_key(session_id)
 
 
 def session_ended_publish(*, session_id: str) -> None:
     _publish(_session_channel(session_id), {"type": "session_ended"})
 
 
-def session_stream_listen(*, session_id: str, task_owner: str = ""):
-    """The change feed, this session's own events and (with ``task_owner``) its owner's task events."""
-    channels = [CHANGES_CHANNEL, _session_channel(session_id)]
-    if task_owner:
-        channels.append(_owner_channel(task_owner))
-    return _listen(*channels)
+def session_stream_listen(*, session_id: str):
+    """The change feed plus this session's own events (its end, its tasks), in one subscription."""
+    return _listen(CHANGES_CHANNEL, _session_channel(session_id))
 
 
 # --- the two buses --------------------------------------------------------------------------------
@@ -187,6 +208,12 @@ class _RedisBus:
     def publish(self, channel: str, data: str) -> None:
         self.client.publish(channel, data)
 
+    def mark(self, key: str, ttl_s: int) -> None:
+        self.client.set(key, "1", ex=ttl_s)
+
+    def marked(self, key: str) -> bool:
+        return bool(self.client.exists(key))
+
     def subscribe(self, *channels: str) -> _RedisSubscription:
         return _RedisSubscription(self.client, channels)
 
@@ -217,6 +244,15 @@ class _LocalBus:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.subscribers: dict[str, list[_LocalSubscription]] = {}
+        self.marks: dict[str, float] = {}
+
+    def mark(self, key: str, ttl_s: int) -> None:
+        with self.lock:
+            self.marks[key] = time.monotonic() + ttl_s
+
+    def marked(self, key: str) -> bool:
+        with self.lock:
+            return self.marks.get(key, 0) > time.monotonic()
 
     def publish(self, channel: str, data: str) -> None:
         with self.lock:

@@ -61,26 +61,8 @@ def progress_token_valid(token) -> bool:
     return (isinstance(token, str) and 0 < len(token) <= 256) or (isinstance(token, int) and abs(token) < 2 ** 63)
 
 
-def task_owner(*, token_id=None, user_id=None) -> str:
-    """Whose tasks these are: an API token's, else a user's (admin, OAuth) — the rule ``_owned_by`` applies."""
-    if token_id:
-        return f"api-token:{token_id}"
-    return f"user:{user_id}" if user_id else ""
-
-
-def caller_task_owner(caller) -> str:
-    if caller.api_token is not None:
-        return task_owner(token_id=caller.api_token.pk)
-    user = caller.acting_user
-    return task_owner(user_id=user.pk) if user is not None else ""
-
-
-def _owner_of(task: ToolTask) -> str:
-    return task_owner(token_id=task.token_id, user_id=task.user_id)
-
-
 def _status_changed(task: ToolTask, status: str) -> None:
-    task_event_publish(task_id=task.pk, owner=_owner_of(task), event={"type": "status", "status": status})
+    task_event_publish(task_id=task.pk, session=task.session_key, event={"type": "status", "status": status})
 
 
 def _enqueue(*, task_id: str, countdown: float | None = None) -> None:
@@ -90,11 +72,12 @@ def _enqueue(*, task_id: str, countdown: float | None = None) -> None:
 
 
 def task_create(*, tool, arguments: dict, caller, request_id: str, started: float, ttl_s: int | None = None,
-                progress_token=None):
+                progress_token=None, session_key: str = ""):
     """Record the task and its 'queued' audit event, and enqueue it after commit.
 
     ``progress_token`` (the client's, from the task-augmented call) stays valid for the
-    task's lifetime: progress the worker reports is relayed with it.
+    task's lifetime: progress the worker reports is relayed with it, on a ``tasks/result``
+    stream or on the GET stream of the session (``session_key``) that created the task.
 
     Like notifications, a broker that is down is reported at once (ServiceUnavailable,
     HTTP 503) and nothing is written; the message is published only after commit so a
@@ -116,6 +99,7 @@ def task_create(*, tool, arguments: dict, caller, request_id: str, started: floa
             arguments=arguments, request_id=request_id, transport=caller.transport, client_ip=caller.client_ip,
             protocol_version=caller.protocol_version, ttl_s=ttl, poll_interval_ms=settings.MCP_TASK_POLL_INTERVAL_MS,
             progress_token=progress_token if progress_token_valid(progress_token) else None,
+            session_key=session_key[:32],
             created_at=now, updated_at=now, expires_at=now + timedelta(seconds=ttl),
         )
         duration_ms = (time.perf_counter() - started) * 1000
@@ -187,7 +171,7 @@ def _progress_reporter(task: ToolTask):
     longer 'working'): it raises _Cancelled, which stops the kind within about a second.
     """
     state = {"published_at": 0.0, "stored_at": 0.0, "progress": None}
-    task_id, owner = task.pk, _owner_of(task)
+    task_id, session = task.pk, task.session_key
 
     def report(progress, total=None, message=None):
         if isinstance(progress, bool) or not isinstance(progress, (int, float)):
@@ -200,8 +184,8 @@ def _progress_reporter(task: ToolTask):
         state["published_at"], state["progress"] = now, progress
         total = total if isinstance(total, (int, float)) and not isinstance(total, bool) else None
         message = str(message)[:500] if message else None
-        task_event_publish(task_id=task_id, owner=owner, event={"type": "progress", "progress": progress,
-                                                                "total": total, "message": message})
+        task_event_publish(task_id=task_id, session=session, event={"type": "progress", "progress": progress,
+                                                                    "total": total, "message": message})
         if now - state["stored_at"] < PROGRESS_STORE_EVERY_S:
             return
         state["stored_at"] = now
@@ -346,7 +330,7 @@ def tasks_cancel_by_admin(*, task_ids, user) -> int:
     """
     message = f"Cancelled by an administrator ({user.get_username()})."[:500]
     cancelled = 0
-    for task in ToolTask.objects.filter(pk__in=list(task_ids)).only("pk", "token_id", "user_id"):
+    for task in ToolTask.objects.filter(pk__in=list(task_ids)).only("pk", "session_key"):
         now = timezone.now()
         if ToolTask.objects.filter(pk=task.pk, status__in=[ToolTask.Status.WORKING,
                                                            ToolTask.Status.INPUT_REQUIRED]).update(

@@ -54,6 +54,7 @@ class McpPrincipal:
     client_ip: str | None = None
     transport: str = "mcp"
     public_tool_ids: frozenset = field(default_factory=frozenset)
+    session_key: str = ""  # handshake era: the key of the session the request belongs to (live_events)
 
     def caller(self, protocol_version: str = "", confirmation: str = "") -> Caller:
         return Caller(token=self.credential, client_ip=self.client_ip, transport=self.transport,
@@ -214,7 +215,8 @@ class DjangoBackend(Backend):
         invocation = tool_invoke(name=name, arguments=arguments, caller=caller,
                                  request_id=str(ctx.correlation_id), report_progress=report_progress,
                                  as_task=mode == "task", task_ttl_s=mcp_tasks.requested_ttl_s(ctx),
-                                 progress_token=ctx.progress_token if mode == "task" else None)
+                                 progress_token=ctx.progress_token if mode == "task" else None,
+                                 task_session_key=_principal(ctx).session_key if mode == "task" else "")
         if mode == "task":
             if invocation.outcome == "queued":
                 return mcp_tasks.create_task_result(ctx, invocation)

@@ -8,7 +8,8 @@ Two streams, one feed (``services.live_events``, announced after commit by
 * **Handshake era ``GET /mcp``** (with the session id): ``notifications/*/list_changed``
   and ``notifications/resources/updated`` for the URIs the session subscribed to
   (``resources/subscribe``); in a 2025-11-25 session also the status and progress of the
-  caller's tasks (``mcp_tasks.SessionTaskNotices``). It ends when the session ends (DELETE, on
+  tasks it started (``mcp_tasks.SessionTaskNotices``), except while a ``tasks/result`` wait
+  streams them. It ends when the session ends (DELETE, on
   any worker), on a keep-alive tick that finds the session expired, or after its lifetime (its
   ``retry`` hint tells the client when to reconnect).
 
@@ -127,10 +128,10 @@ def listen_frames(subscription: ListenSubscription, frame: Callable[[dict], byte
 # --- handshake era: the session's GET stream ------------------------------------------------------
 
 def session_stream_frames(*, slot: StreamSlot, session_id: str, subscriptions: Callable[[], list[str] | None],
-                          frame: Callable[[dict], bytes], task_owner: str = "",
+                          frame: Callable[[dict], bytes],
                           task_notices: Callable[[dict], list[dict]] | None = None) -> Iterator[bytes]:
     """The SSE body of a session's GET. ``subscriptions()`` reads the session's subscribed URIs (None: ended);
-    ``task_notices(event)`` turns a task event of ``task_owner`` into the notifications to send."""
+    ``task_notices(event)`` turns an event of one of the session's tasks into the notifications to send."""
 
     def current() -> list[str] | None:
         try:
@@ -140,7 +141,7 @@ def session_stream_frames(*, slot: StreamSlot, session_id: str, subscriptions: C
 
     try:
         close_old_connections()
-        with session_stream_listen(session_id=session_id, task_owner=task_owner) as events:
+        with session_stream_listen(session_id=session_id) as events:
             yield f"retry: {RECONNECT_MS}\n\n".encode()  # when this stream ends, reconnect after this long
             for item in _changes(events, lifetime_s=settings.MCP_LISTEN_MAX_S, on_tick=lambda: current() is not None):
                 if isinstance(item, bytes):

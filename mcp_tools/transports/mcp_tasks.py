@@ -15,6 +15,7 @@ shows a caller its own tasks.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from django.conf import settings
@@ -23,10 +24,11 @@ from django.db import connections
 from ..exceptions import InvalidArguments, TaskNotCancellable, TaskNotFound
 from ..models import Tool, ToolTask
 from ..protocol import Era, ProtocolError
-from ..protocol.context import MissingClientCapability
+from ..protocol.context import MissingClientCapability, NullOutbound
 from ..protocol.dispatcher import Dispatcher
 from ..protocol.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, notification_message
 from ..services import tasks as task_services
+from ..services.live_events import task_wait_mark, task_wait_marked
 from ..services.invocation import Invocation
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
@@ -186,6 +188,16 @@ class TaskRelay:
         self.ctx = ctx
         self.task_id = task.pk
         self.token = task.progress_token
+        self.streams = not isinstance(ctx.outbound, NullOutbound)  # a plain JSON answer carries no notifications
+        self.marked_at = 0.0
+
+    def should_stop(self) -> bool:
+        """The wait's stop check (true: the client is gone); also renews the "this wait relays the task" mark."""
+        now = time.monotonic()
+        if self.streams and now - self.marked_at >= 1.0:
+            task_wait_mark(task_id=self.task_id)
+            self.marked_at = now
+        return self.ctx.is_cancelled()
 
     def progress(self, event: dict[str, Any]) -> None:
         if self.token is None:
@@ -203,12 +215,13 @@ class TaskRelay:
 
 
 class SessionTaskNotices:
-    """The owner's task events as the notifications a handshake session's GET stream carries.
+    """Events of a session's tasks as the notifications its GET stream carries.
 
     Status changes become ``notifications/tasks/status`` (the whole Task, re-read); progress
     becomes ``notifications/progress`` with the task's own progressToken (only tasks that were
-    given one) and the related-task ``_meta``. The task rows are read without holding a
-    database connection between events.
+    given one) and the related-task ``_meta``. Nothing while a ``tasks/result`` wait streams
+    the task (it relays the same events: the client must not hear them twice). The task rows
+    are read without holding a database connection between events.
     """
 
     def __init__(self) -> None:
@@ -222,7 +235,7 @@ class SessionTaskNotices:
 
     def messages(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         task_id = event.get("taskId")
-        if not isinstance(task_id, str):
+        if not isinstance(task_id, str) or task_wait_marked(task_id=task_id):
             return []
         if event.get("type") == "status":
             task = self._task(task_id)
@@ -283,9 +296,10 @@ class TaskMethods:
     def result(self, ctx) -> dict[str, Any]:
         task = self._task(ctx)
         relay = TaskRelay(ctx, task)
+        relay.should_stop()  # marks the task as relayed here before the wait begins
         task = task_services.task_result(task_id=task.pk, caller=self._caller(ctx), timeout_s=RESULT_WAIT_S,
                                          on_progress=relay.progress, on_status=relay.status,
-                                         stop=ctx.is_cancelled)
+                                         stop=relay.should_stop)
         if not task.is_terminal:
             raise ProtocolError(INTERNAL_ERROR, f"Task '{task.pk}' is still running; call tasks/result again.",
                                 {"taskId": task.pk, "status": task.status})

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 import contextvars
+import dataclasses
 import json
 import logging
 import queue
@@ -55,9 +56,7 @@ from ..protocol.jsonrpc import (
 )
 from ..protocol.versions import STATELESS_VERSIONS
 from ..services import mcp_sessions
-from ..services.live_events import session_ended_publish
-from ..services.principals import Caller
-from ..services.tasks import caller_task_owner
+from ..services.live_events import session_ended_publish, session_key
 from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
 from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for
 from .mcp_changes import listen_frames, session_stream_frames, stream_slot
@@ -267,18 +266,15 @@ class StreamableHttpView(APIView):
         slot = stream_slot()
         if slot is None:  # every stream slot of this process is taken: go on without one
             return no_stream
-        # Tasks exist in 2025-11-25 sessions: their status and progress come on this stream too.
-        owner = ""
-        if loaded.state.protocol_version == TASKS_REVISION:
-            owner = caller_task_owner(Caller(token=request.auth))
 
         def subscriptions():
             loaded = mcp_sessions.session_load(**where)
             return None if loaded is None else list(loaded.state.subscriptions)
 
+        # The session's tasks (2025-11-25 only) report their status and progress here too.
+        notices = SessionTaskNotices().messages if loaded.state.protocol_version == TASKS_REVISION else None
         response = _sse_response(session_stream_frames(
-            slot=slot, session_id=session_id, subscriptions=subscriptions, frame=_sse_frame, task_owner=owner,
-            task_notices=SessionTaskNotices().messages if owner else None))
+            slot=slot, session_id=session_id, subscriptions=subscriptions, frame=_sse_frame, task_notices=notices))
         response._resource_closers.append(slot.release)  # also when the body is never iterated
         return response
 
@@ -326,6 +322,8 @@ class StreamableHttpView(APIView):
                 return _jsonrpc_error(404, -32001, "Session not found: it ended or expired; initialize again",
                                       getattr(message, "id", None))
             session = loaded.state
+            # Tasks this session starts report to its GET stream (by the session's key, never its id).
+            self.principal = dataclasses.replace(self.principal, session_key=session_key(session_id))
         elif is_initialize:
             session_id = None
 

@@ -134,10 +134,10 @@ def test_when_every_wait_slot_is_taken_tasks_result_still_answers_in_json(celery
         server.stop()
 
 
-def test_a_session_get_stream_carries_the_progress_and_status_of_the_callers_tasks(celery_worker, mcp_session,
-                                                                                   download, owner, other,
-                                                                                   tasks_server):
-    """Without waiting on tasks/result: the handshake session's GET stream hears its owner's tasks."""
+def test_a_session_get_stream_carries_the_progress_and_status_of_its_tasks(celery_worker, mcp_session, download,
+                                                                          owner, tasks_server):
+    """Without waiting on tasks/result, the session that started a task hears it on its GET stream;
+    while a tasks/result wait streams the task, only that wait relays it (never twice)."""
     from tests.helpers import wait_until
     from tests.protocol_http.streams import SessionStream
 
@@ -145,21 +145,30 @@ def test_a_session_get_stream_carries_the_progress_and_status_of_the_callers_tas
 
     url = f"{tasks_server.url}/mcp"
     stream = SessionStream(url, owner.secret, mcp_session.session_id)
-    stranger = session(url, other.secret)  # another token's session hears nothing of these tasks
-    stranger_stream = SessionStream(url, other.secret, stranger.session_id)
-    wait_until(lambda: stream.raw and stranger_stream.raw, timeout=10)
+    sibling = session(url, owner.secret)  # the same token's other session: not its tasks
+    sibling_stream = SessionStream(url, owner.secret, sibling.session_id)
+    wait_until(lambda: stream.raw and sibling_stream.raw, timeout=10)
 
     task_id = _start(mcp_session, {"progressToken": "on-get"})
-    wait_until(lambda: any(m.get("params", {}).get("status") == "completed" for m in stream.messages), timeout=20)
+    wait_until(lambda: any(m["params"].get("status") == "completed" for m in stream.messages), timeout=20)
     progress = [m["params"] for m in stream.messages if m["method"] == "notifications/progress"]
     assert len(progress) >= 2 and {p["progressToken"] for p in progress} == {"on-get"}
     assert all(p["_meta"] == {RELATED: {"taskId": task_id}} for p in progress)
+    values = [p["progress"] for p in progress]
+    assert values == sorted(set(values))
     statuses = [m["params"] for m in stream.messages if m["method"] == "notifications/tasks/status"]
     assert statuses[-1]["taskId"] == task_id
     for m in stream.messages:
         assert_message_valid(V, m, None)
-    assert stranger_stream.messages == []
-    for client in (mcp_session, stranger):
+    assert sibling_stream.messages == []
+
+    heard_before = len(stream.messages)
+    second = _start(mcp_session, {"progressToken": "on-result"})
+    _, waited = _wait_streamed(mcp_session, second)
+    assert len([m for m in waited if m.get("method") == "notifications/progress"]) >= 2
+    assert not [m for m in stream.messages[heard_before:] if m["method"] == "notifications/progress"]
+
+    for client in (mcp_session, sibling):
         client.http.delete(url, headers=client._headers())  # ends both streams
-    stream.thread.join(timeout=5), stranger_stream.thread.join(timeout=5)
-    stranger.close()
+    stream.thread.join(timeout=5), sibling_stream.thread.join(timeout=5)
+    sibling.close()
