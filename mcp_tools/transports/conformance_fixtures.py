@@ -1,8 +1,10 @@
 """TEST ONLY: the fixtures the official MCP conformance suite expects, on /mcp/conformance.
 
-Imported only when ``MCP_CONFORMANCE_FIXTURES`` is on (``make conformance`` and the
-conformance test start a server with it). Nothing here touches the product's tools,
-tokens or data; every fixture is a fixed answer named by the suite's scenarios.
+Served only when ``MCP_CONFORMANCE_FIXTURES`` is on (``make conformance`` and the
+conformance test start a server with it; ``conformance_server`` adds the tasks fixtures).
+Nothing here touches the product's tools, tokens or data; every fixture is a fixed answer
+named by the suite's scenarios. Pure protocol layer, no Django: the protocol-layer tests
+serve the same fixtures from a subclass.
 """
 from __future__ import annotations
 
@@ -10,11 +12,9 @@ import json
 import time
 from typing import Any
 
-from ..protocol import Backend, InputRequired, PromptNotFound, ResourceNotFound, ToolNotFound, build_dispatcher
+from ..protocol import Backend, InputRequired, PromptNotFound, ResourceNotFound, ToolNotFound
 from ..protocol import content as c
 from ..protocol.context import elicitation_request, list_roots_request, sampling_request
-from ..protocol.versions import Era
-from . import conformance_tasks
 
 PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 WAV_TINY = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA="
@@ -115,20 +115,19 @@ def _elicited(ctx, key: str, message: str, schema: dict[str, Any], done):
     return done(reply)
 
 
-class ConformanceBackend(Backend):
-    features = frozenset({"tools", "resources", "resource_subscriptions", "prompts", "completions", "logging"})
+class ConformanceFixtures(Backend):
+    """The suite's tools, resources, prompts and completions; a tool ``x`` is listed in
+    ``tools`` and answered by ``tool_x``."""
 
-    def __init__(self):
-        self.tasks = conformance_tasks.FixtureTasks()
+    features = frozenset({"tools", "resources", "resource_subscriptions", "prompts", "completions", "logging"})
+    tools = TOOLS
 
     def list_tools(self, ctx):
-        return TOOLS + conformance_tasks.TOOLS if ctx.era is Era.STATELESS else TOOLS
+        return self.tools
 
     def call_tool(self, ctx, name, arguments):
-        if ctx.era is Era.STATELESS and name in conformance_tasks.TOOL_NAMES:
-            return conformance_tasks.call(self.tasks, ctx, name, arguments)
         handler = getattr(self, "tool_" + name, None)
-        if handler is None or not any(t["name"] == name for t in TOOLS):
+        if handler is None or not any(t["name"] == name for t in self.tools):
             raise ToolNotFound(name)
         return handler(ctx, arguments)
 
@@ -356,9 +355,3 @@ class ConformanceBackend(Backend):
         typed = str(argument.get("value") or "")
         return {"values": [w for w in words if w.startswith(typed)]}
 
-
-def build_conformance_dispatcher(state_key: bytes):
-    backend = ConformanceBackend()
-    dispatcher = build_dispatcher(backend, server_info={"name": "mcp-tool-server-conformance", "version": "0.1.0"},
-                                  state_key=state_key)
-    return conformance_tasks.install(dispatcher, backend.tasks)

@@ -462,7 +462,7 @@ def get_conformance_dispatcher() -> Dispatcher | None:
         return None
     cached = _DISPATCHERS.get("\0conformance")
     if cached is None:
-        from .conformance_fixtures import build_conformance_dispatcher  # imported only when enabled
+        from .conformance_server import build_conformance_dispatcher  # imported only when enabled
 
         with _DISPATCHERS_LOCK:
             cached = _DISPATCHERS.setdefault("\0conformance", (None, build_conformance_dispatcher(state_key())))

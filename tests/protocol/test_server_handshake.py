@@ -83,7 +83,7 @@ def test_tools_list_paginates_and_validates(dispatcher, version):
         if not cursor:
             break
     assert names[:2] == ["test_simple_text", "test_image_content"]
-    assert len(names) == len(set(names)) == 25  # 5 pages of 5
+    assert len(names) == len(set(names)) == 27  # 5 pages of 5, then one of 2
     (structured,) = [t for t in tools if t["name"] == "test_structured"]
     if version == "2025-03-26":
         assert "title" not in structured and "outputSchema" not in structured
