@@ -54,12 +54,18 @@ class Invocation:
         return self.outcome == "ok"
 
 
+def tool_lookup(name: Any) -> Tool | None:
+    """The tool row by name (enabled or not) from the per-process cache, or None."""
+    # A name outside the allowed pattern cannot exist: answer without a query (and never send NUL bytes).
+    if not isinstance(name, str) or not TOOL_NAME_PATTERN.fullmatch(name):
+        return None
+    return cached_lookup(kind=TOOLS, key=name, load=lambda: Tool.objects.filter(name=name).first())
+
+
 def tool_find(*, name: str) -> Tool:
     if not isinstance(name, str) or not name:
         raise InvalidArguments("Give the tool's name as a non-empty string.")
-    # A name outside the allowed pattern cannot exist: answer without a query (and never send NUL bytes).
-    tool = cached_lookup(kind=TOOLS, key=name, load=lambda: Tool.objects.filter(name=name).first()) \
-        if TOOL_NAME_PATTERN.fullmatch(name) else None
+    tool = tool_lookup(name)
     if tool is None:
         raise UnknownTool(f"Unknown tool '{name[:128]}'. List the available tools with tools/list or GET /mcp/v1/tools.")
     if not tool.enabled:

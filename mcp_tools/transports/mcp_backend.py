@@ -26,7 +26,7 @@ from ..protocol import content as c
 from ..protocol.dispatcher import Dispatcher
 from ..protocol.jsonrpc import INVALID_PARAMS
 from ..selectors import tools_for_token
-from ..services.invocation import Caller, tool_invoke
+from ..services.invocation import Caller, tool_invoke, tool_lookup
 from ..services.lookup_cache import TOOLS, cached_lookup
 from ..services.principals import oauth_scopes, tool_scope
 from ..services.tokens import allowed_tool_ids
@@ -60,6 +60,19 @@ class McpPrincipal:
         return Caller(token=self.credential, client_ip=self.client_ip, transport=self.transport,
                       protocol_version=protocol_version, confirmation=confirmation,
                       public_tool_ids=self.public_tool_ids)
+
+
+def quiet_tool_call(params: dict[str, Any]) -> bool:
+    """Can this handshake-era tools/call send nothing before its result? Then it needs no stream.
+
+    The product never logs to clients; a call speaks early only for a progressToken, or to ask
+    the user about a tool that requires confirmation. (Unknown tools are refused at once.)
+    """
+    meta = params.get("_meta")
+    if isinstance(meta, dict) and meta.get("progressToken") is not None:
+        return False
+    tool = tool_lookup(params.get("name"))
+    return tool is None or not tool.requires_confirmation
 
 
 def principal_for(*, credential: Any, endpoint: McpEndpoint | None, client_ip: str | None,

@@ -43,6 +43,7 @@ from rest_framework.views import APIView
 
 from ..models import McpEndpoint
 from ..protocol import ProtocolError
+from ..protocol.context import NullOutbound
 from ..protocol.dispatcher import may_send_before_response
 from ..protocol.jsonrpc import (
     INTERNAL_ERROR,
@@ -58,7 +59,7 @@ from ..protocol.versions import STATELESS_VERSIONS
 from ..services import mcp_sessions
 from ..services.live_events import session_ended_publish, session_key
 from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
-from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for
+from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for, quiet_tool_call
 from .mcp_changes import listen_frames, session_stream_frames, stream_slot
 from .mcp_tasks import TASKS_REVISION, SessionTaskNotices
 
@@ -183,6 +184,17 @@ class StreamOutbound:
             return True
         if self.session_id is None or self.request_id is None:
             return False
+        return mcp_sessions.request_is_cancelled(scope=self.session_id, request_id=self.request_id)
+
+
+class InlineOutbound(NullOutbound):
+    """A handshake-era request answered as plain JSON: it sends nothing early, but a client's
+    notifications/cancelled (a Redis flag, set by whichever worker got it) still stops its tool."""
+
+    def __init__(self, *, session_id: str, request_id: Any):
+        self.session_id, self.request_id = session_id, request_id
+
+    def is_cancelled(self) -> bool:
         return mcp_sessions.request_is_cancelled(scope=self.session_id, request_id=self.request_id)
 
 
@@ -340,12 +352,20 @@ class StreamableHttpView(APIView):
         correlation_id = getattr(request, "request_id", None) or uuid.uuid4().hex[:16]
         streaming = (isinstance(message, Request) and message.method in STREAMABLE_METHODS
                      and _accepts(request, "text/event-stream")
-                     and may_send_before_response(message, headers, has_session=session is not None))
+                     and may_send_before_response(message, headers, has_session=session is not None)
+                     and not self._quiet(message, session))
         if not streaming:
+            outbound = (InlineOutbound(session_id=session_id, request_id=message.id)
+                        if session is not None and isinstance(message, Request) else None)
             outcome = self.dispatcher.handle(message, headers=headers, session=session, principal=self.principal,
-                                             correlation_id=correlation_id)
+                                             outbound=outbound, correlation_id=correlation_id)
             return self._finish(outcome, message, session_id)
         return self._stream(message, headers, session, session_id, correlation_id)
+
+    def _quiet(self, message: Request, session) -> bool:
+        """A product tools/call in a handshake session that will send nothing early: answer it inline."""
+        return (session is not None and message.method == "tools/call"
+                and self.dispatcher is not get_conformance_dispatcher() and quiet_tool_call(message.params))
 
     def _persist(self, outcome, message, session_id: str | None) -> str | None:
         """Store session changes; returns the session id to announce (new after initialize)."""

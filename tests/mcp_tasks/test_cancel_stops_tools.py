@@ -53,8 +53,9 @@ def test_tasks_cancel_stops_the_running_tool(celery_worker, mcp_session, big_dow
     assert ToolTask.objects.get(pk=task_id).status == "cancelled"  # and it stays cancelled
 
 
-def test_notifications_cancelled_stops_a_tool_running_in_the_request(mcp_session, big_download):
-    message = rpc("tools/call", {"name": "fetch_big_now", "arguments": {}, "_meta": {"progressToken": "big"}})
+@pytest.mark.parametrize("meta", [{"progressToken": "big"}, {}], ids=["streamed", "answered-inline"])
+def test_notifications_cancelled_stops_a_tool_running_in_the_request(mcp_session, big_download, meta):
+    message = rpc("tools/call", {"name": "fetch_big_now", "arguments": {}, "_meta": meta})
     replies = {}
 
     def run_call():
@@ -69,6 +70,8 @@ def test_notifications_cancelled_stops_a_tool_running_in_the_request(mcp_session
     assert response.status_code == 202
     caller.join(timeout=30)
     assert not caller.is_alive()
+    kind = "application/json" if not meta else "text/event-stream"  # without a token: answered inline
+    assert replies["response"].headers.get("content-type", "").startswith(kind), replies["response"].headers
     event = wait_until(lambda: _cancelled_event(tool_name="fetch_big_now"), timeout=10)
     assert event.outcome == "tool_error" and event.duration_ms < FULL_RUN_S * 1000
     wait_until(lambda: big_download.outcome is not None, timeout=10)

@@ -173,6 +173,16 @@ def test_get_and_delete_answer_405_where_the_spec_allows(mcp):
     assert mcp.http.delete(mcp.url, headers=mcp._headers()).status_code == 400  # handshake, no session id
 
 
+def test_a_handshake_call_that_sends_nothing_early_is_answered_as_json(mcp):
+    """Streams cost a pool thread: only calls that may speak before their result get one."""
+    mcp.initialize()
+    quiet, _ = mcp.post(rpc("tools/call", {"name": "echo", "arguments": {"text": "hi"}}))
+    assert quiet.headers["content-type"].startswith("application/json")
+    with_token, messages = mcp.post(rpc("tools/call", {"name": "echo", "arguments": {"text": "hi"},
+                                                       "_meta": {"progressToken": "p"}}))
+    assert with_token.status_code == 200 and "result" in messages[-1]  # may stream; answers either way
+
+
 def test_notifications_and_client_responses_are_accepted_with_202(mcp):
     mcp.initialize()
     assert mcp.post(rpc("notifications/cancelled", {"requestId": 99}, id=None))[0].status_code == 202
