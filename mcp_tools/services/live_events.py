@@ -42,6 +42,11 @@ FALLBACK_POLL_S = 1.0
 
 
 CHANGES_CHANNEL = "mcp:changes"
+# The change feed's events are the MCP notifications they mean.
+TOOLS_CHANGED = "notifications/tools/list_changed"
+PROMPTS_CHANGED = "notifications/prompts/list_changed"
+RESOURCES_CHANGED = "notifications/resources/list_changed"
+RESOURCE_UPDATED = "notifications/resources/updated"
 
 
 def _task_channel(task_id: str) -> str:

@@ -2,7 +2,7 @@
 from django.db import transaction
 
 from ..models import Tool, ToolRevision
-from .live_events import change_announce
+from .live_events import TOOLS_CHANGED, change_announce
 from .lookup_cache import TOOLS, lookup_cache_bump
 
 REVISED_FIELDS = ("name", "title", "description", "input_schema", "output_schema", "annotations")
@@ -29,5 +29,5 @@ def tools_set_enabled(*, queryset, enabled: bool) -> int:
     changed = queryset.update(enabled=enabled)
     lookup_cache_bump(TOOLS)  # QuerySet.update() sends no signal: invalidate and announce here
     if changed:
-        change_announce(method="notifications/tools/list_changed")
+        change_announce(method=TOOLS_CHANGED)
     return changed

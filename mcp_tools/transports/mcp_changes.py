@@ -33,14 +33,19 @@ from django.db import close_old_connections, connections
 
 from ..protocol.dispatcher import ListenSubscription
 from ..protocol.jsonrpc import notification_message
-from ..services.live_events import changes_listen, session_stream_listen
+from ..services.live_events import (
+    PROMPTS_CHANGED,
+    RESOURCE_UPDATED,
+    RESOURCES_CHANGED,
+    TOOLS_CHANGED,
+    changes_listen,
+    session_stream_listen,
+)
 from .mcp_backend import is_template_uri, match_template_uri
 
 KEEPALIVE_S = 15.0
 RECONNECT_MS = 5000
-LIST_CHANGED = frozenset({"notifications/tools/list_changed", "notifications/prompts/list_changed",
-                          "notifications/resources/list_changed"})
-RESOURCE_UPDATED = "notifications/resources/updated"
+LIST_CHANGED = frozenset({TOOLS_CHANGED, PROMPTS_CHANGED, RESOURCES_CHANGED})
 
 _open = 0
 _open_lock = threading.Lock()

@@ -175,6 +175,17 @@ def refused(invocation: Invocation) -> ProtocolError:
 
 # --- live notifications while tasks/result waits ----------------------------------------------------
 
+def task_progress_params(*, token: Any, task_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    """``notifications/progress`` params for a worker's progress event, with the related-task ``_meta``."""
+    params: dict[str, Any] = {"progressToken": token, "progress": event["progress"]}
+    if event.get("total") is not None:
+        params["total"] = event["total"]
+    if event.get("message"):
+        params["message"] = event["message"]
+    params["_meta"] = {RELATED_TASK: {"taskId": task_id}}
+    return params
+
+
 class TaskRelay:
     """Passes a running task's events to the client waiting on ``tasks/result`` (when it reads SSE).
 
@@ -202,13 +213,8 @@ class TaskRelay:
     def progress(self, event: dict[str, Any]) -> None:
         if self.token is None:
             return  # the client did not ask for progress
-        params: dict[str, Any] = {"progressToken": self.token, "progress": event["progress"]}
-        if event.get("total") is not None:
-            params["total"] = event["total"]
-        if event.get("message"):
-            params["message"] = event["message"]
-        params["_meta"] = {RELATED_TASK: {"taskId": self.task_id}}
-        self.ctx.send_notification("notifications/progress", params)
+        self.ctx.send_notification("notifications/progress",
+                                   task_progress_params(token=self.token, task_id=self.task_id, event=event))
 
     def status(self, task: ToolTask) -> None:
         self.ctx.send_notification("notifications/tasks/status", task_v1(task))
@@ -248,13 +254,8 @@ class SessionTaskNotices:
         token = self._tokens[task_id]
         if token is None:
             return []
-        params: dict[str, Any] = {"progressToken": token, "progress": event["progress"]}
-        if event.get("total") is not None:
-            params["total"] = event["total"]
-        if event.get("message"):
-            params["message"] = event["message"]
-        params["_meta"] = {RELATED_TASK: {"taskId": task_id}}
-        return [notification_message("notifications/progress", params)]
+        return [notification_message("notifications/progress",
+                                     task_progress_params(token=token, task_id=task_id, event=event))]
 
 
 # --- the task methods -------------------------------------------------------------------------------

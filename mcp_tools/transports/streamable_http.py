@@ -221,9 +221,10 @@ class StreamableHttpView(APIView):
         if not origin_allowed(request.META.get("HTTP_ORIGIN")):
             raise _Rejected(403, "Forbidden: this Origin may not call the MCP endpoint.")
         self.endpoint, self.dispatcher = self._resolve(kwargs.get("slug"))
+        # The product, as opposed to the test-only conformance fixtures (no auth, no change streams).
+        self.is_product = self.dispatcher is not get_conformance_dispatcher()
         super().initial(request, *args, **kwargs)  # authentication happens here
-        needs_auth = self.dispatcher is not get_conformance_dispatcher() and (
-            self.endpoint is None or self.endpoint.requires_auth)
+        needs_auth = self.is_product and (self.endpoint is None or self.endpoint.requires_auth)
         if needs_auth and request.auth is None:
             raise exceptions.NotAuthenticated(
                 f"Authentication required: send 'Authorization: Bearer <token>' or '{settings.MCP_API_KEY_HEADER}'.")
@@ -266,7 +267,7 @@ class StreamableHttpView(APIView):
         if self._stateless_header(request):
             return _json(None, 405, {"Allow": "POST"})  # the 2026-07-28 revision has no GET stream
         no_stream = _json(None, 405, {"Allow": "POST, DELETE"})
-        if self.dispatcher is get_conformance_dispatcher() or not _accepts(request, "text/event-stream"):
+        if not self.is_product or not _accepts(request, "text/event-stream"):
             return no_stream
         session_id = request.META.get("HTTP_MCP_SESSION_ID", "").strip()
         if not session_id:
@@ -365,7 +366,7 @@ class StreamableHttpView(APIView):
     def _quiet(self, message: Request, session) -> bool:
         """A product tools/call in a handshake session that will send nothing early: answer it inline."""
         return (session is not None and message.method == "tools/call"
-                and self.dispatcher is not get_conformance_dispatcher() and quiet_tool_call(message.params))
+                and self.is_product and quiet_tool_call(message.params))
 
     def _persist(self, outcome, message, session_id: str | None) -> str | None:
         """Store session changes; returns the session id to announce (new after initialize)."""
@@ -395,7 +396,7 @@ class StreamableHttpView(APIView):
         return _json(outcome.response, outcome.http_status, headers)
 
     def _listen_response(self, outcome) -> StreamingHttpResponse:
-        if self.dispatcher is get_conformance_dispatcher():
+        if not self.is_product:
             # The test-only fixtures have no change feed: acknowledge, then close cleanly.
             subscription = outcome.subscription
             frames = [_sse_frame(subscription.acknowledgement()), _sse_frame(subscription.final_response())]

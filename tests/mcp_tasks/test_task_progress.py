@@ -92,10 +92,15 @@ def test_tasks_get_and_the_rest_status_show_the_last_progress_while_it_runs(cele
 
     got = wait_until(reported, timeout=15, interval=0.2)
     assert got["status"] == "working"
-    rest = httpx.get(f"{tasks_server.url}/mcp/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {owner.secret}"})
-    body = rest.json()
-    if body["status"] == "working":
-        assert body["progress"]["total"] == len(download.document) and body["progress"]["progress"] > 0
+
+    def rest_progress():
+        body = httpx.get(f"{tasks_server.url}/mcp/v1/tasks/{task_id}",
+                         headers={"Authorization": f"Bearer {owner.secret}"}).json()
+        return body if "progress" in body else None
+
+    body = wait_until(rest_progress, timeout=15, interval=0.2)  # shown only while it runs
+    assert body["status"] == "working"
+    assert body["progress"]["total"] == len(download.document) and body["progress"]["progress"] > 0
     wait_until(lambda: ToolTask.objects.get(pk=task_id).is_terminal, timeout=20)
     row = ToolTask.objects.get(pk=task_id)
     assert row.status == "completed" and row.updated_at > row.created_at  # lastUpdatedAt moves
