@@ -1,5 +1,5 @@
 """Deployment files: Kubernetes schemas (offline, bundled by kubernetes-validate), hadolint, and one
-source for the production commands (the Procfile) that the Dockerfile, compose file, manifests and README
+source for the production commands (the Procfile) that the Dockerfile, compose file, manifests and docs/operations.md
 must all repeat."""
 import json
 from pathlib import Path
@@ -155,9 +155,7 @@ def test_compose_starts_the_app_only_on_healthy_dependencies():
         assert services[name]["depends_on"]["web"]["condition"] == "service_healthy"
 
 
-def test_the_readme_quotes_the_same_commands():
-    readme = (REPO / "README.md").read_text()
-    if "## Production" not in readme:
-        pytest.skip("README has no '## Production' section yet (the lead merges notes/readme-ops.md)")
+def test_the_operations_guide_quotes_the_same_commands():
+    guide = (REPO / "docs" / "operations.md").read_text()
     for command in procfile().values():
-        assert shlex.join(command) in readme
+        assert shlex.join(command) in guide
