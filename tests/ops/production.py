@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 import fcntl
 import hashlib
+import json
 import os
 from pathlib import Path
 import shlex
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "production-venv"
@@ -63,7 +65,21 @@ def _run(command: list[str], what: str) -> None:
 
 
 def tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+    """The last ``lines`` lines, JSON log records shown as ``LEVEL logger: message`` plus their traceback's end."""
+    shown = []
+    for line in text.rstrip().splitlines()[-lines:]:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            shown.append(line)
+            continue
+        if not isinstance(record, dict):
+            shown.append(line)
+            continue
+        shown.append(f"{record.get('level', '')} {record.get('logger', '')}: {record.get('message', '')}")
+        if record.get("exc_info"):
+            shown.extend("    " + part for part in str(record["exc_info"]).splitlines()[-12:])
+    return "\n".join(shown)
 
 
 def clean_environment(venv: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -85,12 +101,19 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
+    def output(self, settle_s: float = 0.0) -> str:
+        """What it printed so far; with ``settle_s``, first wait (up to 5 s) until it stops printing."""
+        path = Path(self.log.name)
+        deadline = time.monotonic() + (5 if settle_s else 0)
+        size = -1
+        while settle_s and time.monotonic() < deadline and path.stat().st_size != size:
+            size = path.stat().st_size
+            time.sleep(settle_s)
+        return path.read_text(errors="replace")
 
     def describe_death(self) -> str:
         return (f"`{self.name}` ({self.command}) exited with code {self.popen.returncode}. Last lines of its "
-                f"output:\n{tail(self.output())}")
+                f"output:\n{tail(self.output(settle_s=0.2))}")
 
     def stop(self) -> None:
         if self.alive:

@@ -136,7 +136,7 @@ def test_procfile_processes_run_from_requirements_txt_alone(venv):
                 response = http.post("/mcp/v1/tools/invoke", headers=auth, json={"name": name, "arguments": arguments})
                 if response.status_code != 200:
                     pytest.fail(f"{name} answered HTTP {response.status_code}: {response.text}\n"
-                                f"--- last lines of `web` ---\n{tail(web.output(), 25)}", pytrace=False)
+                                f"--- last lines of `web` ---\n{tail(web.output(settle_s=0.3), 12)}", pytrace=False)
                 body = response.json()
                 assert body["success"] is True, body
                 return body["result"]
