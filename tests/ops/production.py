@@ -113,7 +113,7 @@ class Process:
 
     def describe_death(self) -> str:
         return (f"`{self.name}` ({self.command}) exited with code {self.popen.returncode}. Last lines of its "
-                f"output:\n{tail(self.output(settle_s=0.2))}")
+                f"output:\n{tail(self.output(settle_s=0.2), 12)}")
 
     def stop(self) -> None:
         if self.alive:

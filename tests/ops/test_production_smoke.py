@@ -66,9 +66,10 @@ def _wait(what: str, condition, *, watch: list[Process], timeout: float, interva
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        for process in watch:
-            if not process.alive:
-                pytest.fail(f"while waiting for {what}: {process.describe_death()}", pytrace=False)
+        dead = [process for process in watch if not process.alive]
+        if dead:
+            pytest.fail(f"while waiting for {what}:\n\n" + "\n\n".join(p.describe_death() for p in dead),
+                        pytrace=False)
         try:
             last = condition()
         except (httpx.HTTPError, redis.RedisError) as exc:
