@@ -7,6 +7,12 @@ BIND   ?= 127.0.0.1:8000
 # Tests use this machine's Postgres and Redis unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mcp_tools
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/1
+# The production smoke (tests/ops/test_production_smoke.py): its own database (re-created) and Redis db (flushed).
+PRODUCTION_SMOKE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mcp_smoke
+PRODUCTION_SMOKE_REDIS_URL    ?= redis://127.0.0.1:6379/14
+# The official MCP JSON Schemas the protocol tests judge messages by, when they sit beside the clone;
+# otherwise the tests generate a stand-in from the official Python SDK's types (scripts/mcp_sdk_schema.py).
+MCP_SCHEMA_DIR ?= $(wildcard $(abspath ../shared/mcp/schema))
 
 .PHONY: run test install install-dev clean
 
@@ -32,8 +38,17 @@ run: install
 	$(BIN)/python manage.py serve --bind $(BIND)
 
 ## test: install what the tests need and run them against Postgres, Redis and a Celery worker
-test: install-dev conformance-suite
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install-dev conformance-suite mcp-schema
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) MCP_SCHEMA_DIR=$(MCP_SCHEMA_DIR) \
+	PRODUCTION_SMOKE_DATABASE_URL=$(PRODUCTION_SMOKE_DATABASE_URL) PRODUCTION_SMOKE_REDIS_URL=$(PRODUCTION_SMOKE_REDIS_URL) \
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Without the official schema files: generate the SDK's stand-in once (PyPI wheels, cached in .cache/mcp-schema).
+.PHONY: mcp-schema
+mcp-schema: install-dev
+ifeq ($(MCP_SCHEMA_DIR),)
+	$(BIN)/python scripts/mcp_sdk_schema.py
+endif
 
 clean:
 	rm -rf $(VENV) var

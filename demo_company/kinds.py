@@ -20,6 +20,7 @@ PLANS = ("free", "starter", "pro", "enterprise")
 class OnboardCustomerKind(HandlerKind):
     name = "onboard_customer"
     label = "Onboard a customer (CRM, billing, welcome e-mail, ticket)"
+    needs_worker = True
     atomic = True
     config_schema = {"type": "object", "additionalProperties": False, "properties": {}}
 

@@ -10,3 +10,5 @@ app.autodiscover_tasks()
 
 # Request id carried into tasks, task outcome metrics, worker metrics in multiprocess mode.
 import mcp_tools.celery_signals  # noqa: E402,F401
+# Workers write a heartbeat the web tier's readiness and admin read (mcp_tools/worker_heartbeat.py).
+import mcp_tools.worker_heartbeat  # noqa: E402,F401

@@ -301,6 +301,10 @@ MCP_TASK_POLL_INTERVAL_MS = env_int("MCP_TASK_POLL_INTERVAL_MS", 1000, minimum=1
 if MCP_TASK_TTL_S > MCP_TASK_MAX_TTL_S:
     raise ImproperlyConfigured("MCP_TASK_TTL_S must not exceed MCP_TASK_MAX_TTL_S")
 
+# Celery workers write a heartbeat this often; readiness and the admin call the fleet dead after MCP_WORKER_STALE_S.
+MCP_WORKER_HEARTBEAT_S = env_int("MCP_WORKER_HEARTBEAT_S", 10, minimum=1)
+MCP_WORKER_STALE_S = env_int("MCP_WORKER_STALE_S", 30, minimum=2)
+
 # Periodic jobs, run by `celery -A mcp_project beat`.
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-notifications": {"task": "notifications.tasks.requeue_stale_notifications", "schedule": 60.0},

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
@@ -209,6 +210,45 @@ class McpSessionAdmin(admin.ModelAdmin):
         return False
 
 
+def admin_warnings() -> list[str]:
+    """Problems an administrator must see on the admin index: no worker for tools that need one, no SQL role."""
+    from django.db import DatabaseError
+    import redis
+
+    from .services.readonly_role import readonly_role_problem
+    from .worker_heartbeat import tools_needing_worker, workers_alive, workers_expected
+
+    found = []
+    if workers_expected():
+        try:
+            alive = workers_alive()
+        except redis.RedisError:
+            alive = None  # Redis down: readiness reports it; say nothing about workers we cannot see
+        if alive == []:
+            tools = tools_needing_worker()
+            if tools:
+                shown = ", ".join(tools[:8]) + (", ..." if len(tools) > 8 else "")
+                found.append(f"No Celery worker has reported in the last {settings.MCP_WORKER_STALE_S}s. "
+                             f"Calls to {shown} are accepted and queued, but nothing runs them until a worker "
+                             "is started (`celery -A mcp_project worker`, the Procfile's worker).")
+    try:
+        problem = readonly_role_problem()
+    except DatabaseError:
+        problem = None
+    if problem:
+        found.append(problem)
+    return found
+
+
+def _index_with_warnings(index):
+    def view(request, extra_context=None):
+        for warning in admin_warnings():
+            messages.warning(request, warning)
+        return index(request, extra_context)
+    return view
+
+
+admin.site.index = _index_with_warnings(admin.site.index)
 admin.site.site_header = "MCP tool server"
 admin.site.site_title = "MCP tool server"
 admin.site.index_title = "Tools, tokens and the audit trail"

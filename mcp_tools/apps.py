@@ -9,3 +9,9 @@ class McpToolsConfig(AppConfig):
         from .kinds import builtin  # noqa: F401  (registers the built-in handler kinds)
         from . import signals  # noqa: F401  (lookup cache invalidation)
         from . import change_signals  # noqa: F401  (the change feed of subscriptions/listen)
+        from django.db.models.signals import post_migrate
+
+        from .checks import readonly_role_after_migrate  # also registers the system checks
+
+        post_migrate.connect(readonly_role_after_migrate, sender=self,
+                             dispatch_uid="mcp_tools.readonly_role_after_migrate")

@@ -1,4 +1,11 @@
-"""Readiness checks: can this process serve traffic right now?"""
+"""Readiness checks: can this process serve traffic right now?
+
+Two kinds. *Blocking* checks (database, Redis, broker, migrations) decide the HTTP status: without
+them this web process cannot answer, so the orchestrator should route around it. *Advisory* checks
+(Celery workers alive, the read-only SQL role) are reported in the same JSON but never turn it into a
+503: they fail the same way for every web process, so taking web pods out of service would turn a
+partial outage (async calls wait in the queue; sql_query tools answer "unavailable") into a total one.
+"""
 import logging
 import threading
 
@@ -50,6 +57,33 @@ def check_migrations() -> None:
         names = ", ".join(f"{migration.app_label}.{migration.name}" for migration, _ in plan[:5])
         raise RuntimeError(f"{len(plan)} unapplied migration(s): {names}")
     _migrations_applied = True
+
+
+def advisory_checks() -> dict[str, str]:
+    """{check name: "ok" or "warning: <what is wrong and what to do>"}; never blocks readiness."""
+    from .services.readonly_role import readonly_role_problem
+    from .worker_heartbeat import workers_alive, workers_expected
+
+    results = {}
+    if workers_expected() and settings.REDIS_URL:
+        try:
+            alive = workers_alive()
+        except redis.RedisError as exc:
+            logger.warning("Worker heartbeat check failed: %s", exc)
+            results["workers"] = "unknown: Redis unavailable"
+        else:
+            results["workers"] = "ok" if alive else (
+                f"warning: no Celery worker has reported in the last {settings.MCP_WORKER_STALE_S}s; async tool "
+                "calls and notifications are queued until a worker runs")
+    try:
+        problem = readonly_role_problem()
+    except Exception as exc:  # the database check reports the outage itself
+        logger.warning("Read-only role check failed: %s", exc)
+        problem = None
+    else:
+        if connection.vendor == "postgresql":
+            results["readonly_role"] = "ok" if problem is None else f"warning: {problem}"
+    return results
 
 
 def readiness_checks() -> dict[str, str]:

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .multiprocess import metrics_registry
-from .readiness import readiness_checks
+from .readiness import advisory_checks, readiness_checks
 
 logger = logging.getLogger("mcp_tools.views")
 
@@ -21,12 +21,19 @@ def health(request):
 
 @require_GET
 def health_ready(request):
-    """Readiness: database, Redis/broker and migrations; 503 naming the checks that failed."""
+    """Readiness: 503 naming the blocking checks that failed; advisory ones (workers, read-only role) as warnings.
+
+    Body: {"status": "ready"|"unavailable", "checks": {name: result}, "failed": [...]?, "warnings": [...]?}.
+    """
     checks = readiness_checks()
     failed = [name for name, result in checks.items() if result != "ok"]
-    body = {"status": "unavailable" if failed else "ready", "checks": checks}
+    advisories = advisory_checks() if "database" not in failed else {}
+    warnings = [name for name, result in advisories.items() if result != "ok"]
+    body = {"status": "unavailable" if failed else "ready", "checks": {**checks, **advisories}}
     if failed:
         body["failed"] = failed
+    if warnings:
+        body["warnings"] = warnings
     response = JsonResponse(body, status=503 if failed else 200)
     response["Cache-Control"] = "no-store"
     return response

@@ -16,6 +16,7 @@ class SendNotificationKind(HandlerKind):
 
     name = "send_notification"
     label = "Send a notification (delivered by a worker)"
+    needs_worker = True
     config_schema = {
         "type": "object",
         "additionalProperties": False,

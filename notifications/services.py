@@ -6,7 +6,6 @@ That is the transactional-outbox pattern, and it decides the order of steps in
 """
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 import logging
 import random
 
@@ -15,6 +14,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from mcp_tools.commit_hooks import on_commit_call
 from mcp_tools.services.broker import broker_check
 
 from .models import Notification
@@ -83,7 +83,7 @@ def notification_queue(*, recipient: str, message: str, channel: str | None = No
         broker_check(what="Sending notifications")
     with transaction.atomic():
         notification = Notification.objects.create(**fields, next_attempt_at=now)
-        transaction.on_commit(partial(notification_enqueue, notification_id=notification.pk), robust=True)
+        on_commit_call(notification_enqueue, notification_id=notification.pk, robust=True)
     return notification
 
 
@@ -231,7 +231,7 @@ def notifications_resend(*, notification_ids) -> int:
         Notification.objects.filter(pk__in=ids).update(status=Notification.Status.QUEUED, attempts=0,
                                                        next_attempt_at=timezone.now())
         for pk in ids:
-            transaction.on_commit(partial(notification_enqueue, notification_id=pk), robust=True)
+            on_commit_call(notification_enqueue, notification_id=pk, robust=True)
     return len(ids)
 
 

@@ -43,6 +43,12 @@ class SlowKind(HandlerKind):
         raise ToolTimeout(f"The tool did not finish within {context.timeout_s:g}s.")
 
 
+def pytest_report_header(config):
+    from tests.protocol.helpers import schema_judge
+
+    return f"MCP message schemas: {schema_judge()}"
+
+
 def pytest_collection_modifyitems(items):
     """A test that may use the database may also use the read-only alias sql_query tools run through.
 

@@ -29,6 +29,8 @@ class HandlerKind:
     # Run inside one database transaction, so a failure leaves no half-written rows.
     # Kinds that wait on the network set this False: no transaction across I/O.
     atomic: bool = True
+    # Part of the work is done later by a Celery worker (e.g. an e-mail): the admin warns when none is alive.
+    needs_worker: bool = False
 
     def check_config(self, config: dict) -> list[str]:
         """Extra checks beyond the JSON Schema; return human-readable problems."""
@@ -54,3 +56,7 @@ def get_kind(name: str) -> HandlerKind | None:
 
 def kind_choices() -> list[tuple[str, str]]:
     return sorted((name, kind.label or name) for name, kind in _REGISTRY.items())
+
+
+def get_kind_names_needing_worker() -> list[str]:
+    return sorted(name for name, kind in _REGISTRY.items() if kind.needs_worker)

@@ -31,6 +31,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
 from ..exceptions import ServiceUnavailable, ToolError, ToolTimeout
+from ..services.readonly_role import FIX_COMMAND, readonly_role_missing_message
 from .base import HandlerKind, register
 
 # Functions a query may call, by sqlglot's name for them (unknown functions use their own name).
@@ -177,9 +178,23 @@ def sql_prepare(sql: str, *, allowed_tables: list[str], dialect: str, max_rows: 
     return capped.sql(dialect=dialect, comments=False)
 
 
+def _connect(alias: str):
+    """The read-only connection, open; ServiceUnavailable saying what is wrong and what fixes it."""
+    connection = connections[alias]
+    try:
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        role = connection.settings_dict.get("USER") or ""
+        if role and f'role "{role}" does not exist' in str(exc):
+            raise ServiceUnavailable(readonly_role_missing_message(role)) from None
+        raise ServiceUnavailable("The read-only query database is unreachable; an administrator should check "
+                                 f"that the database is up and that `{FIX_COMMAND}` has been run.") from None
+    return connection
+
+
 def _table_schema(alias: str, tables) -> dict:
     """{table: {column: type}} of ``tables`` as the read-only connection sees them, for column checks."""
-    connection = connections[alias]
+    connection = _connect(alias)
     schema = {}
     with connection.cursor() as cursor:
         for table in tables:
@@ -212,13 +227,8 @@ def sql_execute(*, alias: str, sql: str, params=None, timeout_s: float, max_rows
 
     This is the last wall: it refuses writes and long runs even for SQL no parser has checked.
     """
-    connection = connections[alias]
+    connection = _connect(alias)
     timeout_ms = max(1, min(int(timeout_s * 1000), settings.MCP_SQL_STATEMENT_TIMEOUT_MS))
-    try:
-        connection.ensure_connection()
-    except DatabaseError:
-        raise ServiceUnavailable("The read-only query database is unreachable or its role is missing; an "
-                                 "administrator must run 'manage.py setup_readonly_role'.") from None
     try:
         with transaction.atomic(using=alias):
             with connection.cursor() as cursor:

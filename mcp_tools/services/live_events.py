@@ -24,7 +24,6 @@ process) an in-process bus does the same.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import partial
 import hashlib
 import json
 import logging
@@ -34,7 +33,8 @@ import time
 from typing import Any, Iterator
 
 from django.conf import settings
-from django.db import transaction
+
+from ..commit_hooks import on_commit_call
 
 logger = logging.getLogger("mcp_tools.tasks")
 
@@ -132,7 +132,7 @@ def change_publish(*, method: str, params: dict[str, Any] | None = None) -> None
 
 def change_announce(*, method: str, params: dict[str, Any] | None = None) -> None:
     """Publish once the current transaction commits, so a client refetching on the news sees the change."""
-    transaction.on_commit(partial(change_publish, method=method, params=params), robust=True)
+    on_commit_call(change_publish, method=method, params=params, robust=True)
 
 
 def changes_listen():

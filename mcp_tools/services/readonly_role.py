@@ -16,6 +16,41 @@ from psycopg import sql
 
 logger = logging.getLogger("mcp_tools.readonly_role")
 
+FIX_COMMAND = "python manage.py setup_readonly_role"
+
+
+def readonly_role_name() -> str:
+    return settings.DATABASES[settings.MCP_SQL_READONLY_ALIAS].get("USER") or ""
+
+
+def readonly_role_missing_message(role: str) -> str:
+    """What a person reads when the role is missing: what, and the command that fixes it."""
+    return (f"The read-only database role '{role}' that sql_query tools run as does not exist. "
+            f"Run `{FIX_COMMAND}` (part of `manage.py release`; `manage.py migrate` does it too when its "
+            "database user may create roles) as a database user allowed to create roles.")
+
+
+def readonly_role_problem(*, using: str = "default") -> str | None:
+    """The missing-role message when the read-only role is absent from ``using``'s cluster, else None.
+
+    Only answers for Postgres when the read-only alias reaches the same server as ``using`` (a separate
+    MCP_SQL_READONLY_URL is the operator's own business). Raises DatabaseError when ``using`` is down.
+    """
+    connection = connections[using]
+    target = settings.DATABASES[settings.MCP_SQL_READONLY_ALIAS]
+    if connection.vendor != "postgresql" or not _same_server(connection.settings_dict, target):
+        return None
+    role = readonly_role_name()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            return readonly_role_missing_message(role)
+    return None
+
+
+def _same_server(a: dict, b: dict) -> bool:
+    return (a.get("HOST") or "", str(a.get("PORT") or "")) == (b.get("HOST") or "", str(b.get("PORT") or ""))
+
 
 def readonly_role_setup(*, using: str = "default", readonly_alias: str | None = None,
                         tables: list[str] | None = None, attempts: int = 5) -> str | None:

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ..commit_hooks import on_commit_call
 from ..exceptions import (
     InvalidArguments,
     InvocationError,
@@ -105,7 +106,7 @@ def task_create(*, tool, arguments: dict, caller, request_id: str, started: floa
         duration_ms = (time.perf_counter() - started) * 1000
         event = audit_record(tool=tool, tool_name=tool.name, caller=caller, outcome="queued", arguments=arguments,
                              duration_ms=duration_ms, request_id=request_id, task_id=task.pk)
-        transaction.on_commit(partial(_enqueue, task_id=task.pk), robust=True)
+        on_commit_call(_enqueue, task_id=task.pk, robust=True)
     return Invocation(outcome="queued", result=task_as_dict(task), task_id=task.pk, audit_id=event.pk,
                       duration_ms=duration_ms, tool=tool)
 

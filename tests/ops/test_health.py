@@ -1,14 +1,16 @@
 """Liveness and readiness probes."""
 from django.test import override_settings
 
-from mcp_tools import readiness
+from mcp_tools import readiness, worker_heartbeat
 
 
-def test_ready_when_database_redis_and_migrations_are_fine(api, transactional_db):
+def test_ready_when_database_redis_and_migrations_are_fine(api, transactional_db, heartbeat_key):
+    worker_heartbeat.worker_heartbeat_write(node="celery@test")
     response = api.get("/health/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ready",
-                               "checks": {"database": "ok", "redis": "ok", "migrations": "ok"}}
+                               "checks": {"database": "ok", "redis": "ok", "migrations": "ok",
+                                          "workers": "ok", "readonly_role": "ok"}}
     assert response.headers["Cache-Control"] == "no-store"
 
 

@@ -3,18 +3,42 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "mcp" / "schema"
 STATE_KEY = b"test-state-key-0123456789abcdef"
+
+
+def schema_judge() -> str:
+    """Which JSON Schemas judge the messages: the official files named by MCP_SCHEMA_DIR, or the SDK's."""
+    directory = os.environ.get("MCP_SCHEMA_DIR")
+    if directory:
+        return f"official MCP schema.json files in {Path(directory).resolve()} (MCP_SCHEMA_DIR)"
+    from scripts.mcp_sdk_schema import CACHE, describe
+
+    return f"{describe()}, in {CACHE} (MCP_SCHEMA_DIR is not set)"
+
+
+@functools.lru_cache(maxsize=None)
+def schema_dir() -> Path:
+    """``MCP_SCHEMA_DIR`` (must hold ``<revision>/schema.json``), else the SDK-generated stand-in (made once)."""
+    directory = os.environ.get("MCP_SCHEMA_DIR")
+    if directory:
+        path = Path(directory).resolve()
+        if not path.is_dir():
+            raise FileNotFoundError(f"MCP_SCHEMA_DIR={directory} is not a directory of <revision>/schema.json")
+        return path
+    from scripts.mcp_sdk_schema import ensure
+
+    return ensure()
 
 
 @functools.lru_cache(maxsize=None)
 def _document(version: str) -> dict[str, Any]:
-    return json.loads((SCHEMA_DIR / version / "schema.json").read_text())
+    return json.loads((schema_dir() / version / "schema.json").read_text())
 
 
 @functools.lru_cache(maxsize=None)

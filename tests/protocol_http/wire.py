@@ -3,7 +3,7 @@
 ``RecordingTransport`` wraps an httpx2 transport (the official SDK's client) and keeps
 each exchange: the request's JSON-RPC body and every message of the response, whether a
 JSON body or SSE ``data:`` frames. ``assert_all_valid`` validates each message against
-the schema of the negotiated revision (/shared/mcp/schema/<version>/schema.json).
+the schema of the negotiated revision (tests.protocol.helpers.schema_dir: MCP_SCHEMA_DIR or the SDK's).
 """
 from __future__ import annotations
 
