@@ -29,6 +29,19 @@ class HandlerKind:
     # Run inside one database transaction, so a failure leaves no half-written rows.
     # Kinds that wait on the network set this False: no transaction across I/O.
     atomic: bool = True
+    # Annotations every tool of this kind carries, whatever the admin typed (e.g. readOnlyHint).
+    fixed_annotations: dict = {}
+
+    def derived_schemas(self, config: dict) -> tuple[dict, dict] | None:
+        """(input_schema, output_schema) generated from a valid ``config``, or None if an admin writes them.
+
+        Saving a tool of a kind that generates them overwrites what was typed, so they never drift.
+        """
+        return None
+
+    @property
+    def derives_schemas(self) -> bool:
+        return type(self).derived_schemas is not HandlerKind.derived_schemas
 
     def check_config(self, config: dict) -> list[str]:
         """Extra checks beyond the JSON Schema; return human-readable problems."""
