@@ -361,7 +361,7 @@ def model_query_run(*, policy: ModelQueryPolicy, arguments: dict, tool_name: str
     if unknown:
         allowed = [a for a in ARGUMENTS if a != "aggregate" or policy.aggregate_functions]
         raise InvalidArguments(f"Unknown argument(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}.")
-    conditions = {**_fixed_conditions(policy), **_conditions(policy, arguments.get("filter"))}
+    fixed, conditions = _fixed_conditions(policy), _conditions(policy, arguments.get("filter"))
     size = _page_size(policy, arguments.get("page_size"))
     aggregate = arguments.get("aggregate")
     if aggregate is None:
@@ -371,7 +371,8 @@ def model_query_run(*, policy: ModelQueryPolicy, arguments: dict, tool_name: str
     else:
         order = None
     offset = cursor_decode(tool_name=tool_name, arguments=arguments)
-    queryset = policy.model._default_manager.using(alias).filter(**conditions)
+    # Two filter() calls: a caller's condition on the same field narrows the fixed one, never replaces it.
+    queryset = policy.model._default_manager.using(alias).filter(**fixed).filter(**conditions)
     with _readonly_transaction(alias, timeout_s):
         if aggregate is not None:
             items, more = _groups(policy, queryset, aggregate, arguments.get("order_by"), offset, size)
