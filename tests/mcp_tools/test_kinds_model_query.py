@@ -273,3 +273,60 @@ class TestRestPair:
         assert refused.status_code == 400
         assert "is not one of ['created_at', 'email', 'plan', 'state']" in json.dumps(refused.json())
         assert AuditEvent.objects.filter(tool_name="find_customers", outcome="invalid").count() == 1
+
+
+SQLITE_SCRIPT = """
+import json
+from demo_company.seed import seed_company, seed_tools
+from mcp_tools.services.invocation import Caller, tool_invoke
+from mcp_tools.services.tokens import token_issue
+from django.db import connections
+seed_company()
+seed_tools("http://127.0.0.1:8000")
+caller = Caller(token=token_issue(name="t", all_tools=True).token, transport="test")
+calls = json.loads({calls!r})
+out = [tool_invoke(name=name, arguments=arguments, caller=caller) for name, arguments in calls]
+vendor = connections["tools_readonly"].vendor, connections["tools_readonly"].settings_dict["NAME"]
+print("RESULT" + json.dumps({{"vendor": vendor, "calls": [[r.outcome, r.result, r.message] for r in out]}}))
+"""
+SAME_CALLS = [
+    ["find_customers", {"filter": {"state": {"in": ["CA", "NY"]}, "created_at": {"year": datetime.now().year}},
+                        "page_size": 50}],
+    ["customers_with_last_order", {"filter": {"state": {"exact": "CA"}}, "page_size": 4}],
+    ["customers_with_last_order", {"filter": {"state": {"in": ["CA", "NY", "TX", "WA"]}},
+                                   "aggregate": {"count": True, "group_by": ["state"]}, "order_by": ["-count"]}],
+    ["customers_with_last_order", {"filter": {"state": {"exact": "CA"}}, "order_by": ["email"]}],
+]
+
+
+def comparable(calls):
+    """What must agree between databases (keys and timestamps differ between two fresh seeds)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("id", "product_id", "created_at",
+                                                                       "next_cursor")}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+    return [[outcome, strip(result), message] for outcome, result, message in calls]
+
+
+def test_the_same_tools_answer_the_same_on_sqlite_and_postgres(caller, tmp_path):
+    """The embedded setup (no DATABASE_URL, as `make run` without Postgres) runs in a subprocess of its own."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env["MCP_VAR_DIR"] = str(tmp_path)
+    root = settings.BASE_DIR
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True, timeout=300)
+    script = SQLITE_SCRIPT.format(calls=json.dumps(SAME_CALLS))
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sqlite = json.loads(done.stdout.split("RESULT", 1)[1])
+    assert sqlite["vendor"][0] == "sqlite" and sqlite["vendor"][1].endswith("?mode=ro")
+    postgres = [[r.outcome, r.result, r.message] for r in (call(caller, n, a) for n, a in SAME_CALLS)]
+    assert connections[READONLY].vendor == "postgresql"
+    assert [c[0] for c in postgres] == ["ok", "ok", "ok", "invalid"]
+    assert postgres[0][1]["results"] and postgres[1][1]["results"][0]["last_order"] is not None
+    assert comparable(sqlite["calls"]) == comparable(postgres)
