@@ -14,11 +14,18 @@ def _snapshot(tool: Tool) -> dict:
 
 
 def tool_derive(*, tool: Tool) -> Tool:
-    """Fill in what ``tool``'s kind generates from its config (schemas, fixed annotations); raises ValueError."""
+    """Fill in what ``tool``'s kind generates from its config (schemas, fixed annotations).
+
+    The admin form refuses an unusable config; if one is saved another way (or a setting changed under it),
+    the stored schemas stay and calls fail as misconfigured, rather than this save failing.
+    """
     kind = get_kind(tool.kind)
     if kind is None:
         return tool
-    derived = kind.derived_schemas(tool.config or {})
+    try:
+        derived = kind.derived_schemas(tool.config or {})
+    except ValueError:
+        derived = None
     if derived is not None:
         tool.input_schema, tool.output_schema = derived
     if kind.fixed_annotations:

@@ -135,7 +135,8 @@ REFUSALS = {
                          "'exact__in' is not one of ['exact', 'iexact']"),
     "huge in list": ("find_customers", {"filter": {"state": {"in": ["CA"] * 5000}}},
                      "has 5000 items; at most 100 are allowed"),
-    "unticked ordering": ("find_customers", {"order_by": ["id"]}, "'id' is not one of ['created_at', '-created_at', 'email'"),
+    "unticked ordering": ("find_customers", {"order_by": ["id"]},
+                          "'id' is not one of ['created_at', '-created_at', 'email'"),
     "ordering traversal": ("find_customers", {"order_by": ["order__total_cents"]}, "'order__total_cents' is not one"),
     "unknown argument": ("find_customers", {"fields": ["email"]}, "'fields' is not one of ['cursor', 'filter', "),
     "page too large": ("find_customers", {"page_size": 10_000}, "10000 is greater than the maximum of 50"),
@@ -172,7 +173,8 @@ KIND_REFUSALS = {
                                         "email, name ('-' first for descending)."),
     "argument": ({"select": "*"}, "Unknown argument(s) select; allowed: filter, order_by, page_size, cursor."),
     "wrong type": ({"filter": {"state": {"exact": {"$ne": 1}}}}, "filter.state.exact: give a single text value."),
-    "aggregate": ({"aggregate": {"count": True}}, "aggregate: this tool does not aggregate; list rows with filter and order_by."),
+    "aggregate": ({"aggregate": {"count": True}},
+                  "aggregate: this tool does not aggregate; list rows with filter and order_by."),
 }
 
 
