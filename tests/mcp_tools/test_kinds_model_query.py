@@ -332,3 +332,39 @@ def test_the_same_tools_answer_the_same_on_sqlite_and_postgres(caller, tmp_path)
     assert [c[0] for c in postgres] == ["ok", "ok", "ok", "invalid"]
     assert postgres[0][1]["results"] and postgres[1][1]["results"][0]["last_order"] is not None
     assert comparable(sqlite["calls"]) == comparable(postgres)
+
+
+def _structured_arguments():
+    """Arguments shaped like real calls, mixing ticked names with untouched ones, lookups and odd values."""
+    from hypothesis import strategies as st
+
+    from tests.fuzz.strategies import json_scalars, json_values
+
+    names = st.sampled_from(["email", "state", "plan", "created_at", "id", "name", "order__status", "pk", ""])
+    lookups = st.sampled_from(["exact", "iexact", "in", "gte", "lt", "year", "range", "regex", "isnull", "__"])
+    values = st.one_of(json_scalars, st.lists(json_scalars, max_size=3), st.sampled_from(
+        ["CA", "2025-01-01", "2025-01-01T00:00:00Z", "2025-02-30", 2025, 10**30, ["CA", "NY"]]))
+    filters = st.dictionaries(names, st.dictionaries(lookups, values, max_size=2), max_size=3)
+    orders = st.lists(st.sampled_from(["name", "-created_at", "email", "id", "-order__id", "?"]), max_size=4)
+    return st.fixed_dictionaries({}, optional={
+        "filter": st.one_of(filters, json_values), "order_by": st.one_of(orders, json_values),
+        "page_size": st.one_of(st.integers(-5, 80), json_scalars), "cursor": st.one_of(st.text(max_size=30),
+                                                                                      json_scalars),
+        "aggregate": st.one_of(st.fixed_dictionaries({}, optional={
+            "count": st.booleans(), "group_by": st.lists(st.sampled_from(["state", "email"]), max_size=2)}),
+            json_values)})
+
+
+def test_no_argument_an_agent_sends_breaks_the_tool(caller, tools):
+    """Whatever the shape, a call is answered (ok) or refused (invalid): never a crash or a database error."""
+    from hypothesis import HealthCheck, given, settings as hypothesis_settings
+
+    @hypothesis_settings(max_examples=150, deadline=None, database=None,
+                         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(arguments=_structured_arguments())
+    def check(arguments):
+        for name in ("find_customers", "customers_with_last_order"):
+            outcome = call(caller, name, arguments)
+            assert outcome.outcome in ("ok", "invalid"), (name, arguments, outcome.outcome, outcome.message)
+
+    check()
