@@ -74,6 +74,45 @@ def demo_tools(internal_api_base: str) -> list[dict]:
                 "max_rows": 1,
             },
         },
+        # The same lookups as get_customer_by_email and a join, built without SQL: model query tools. Their
+        # input and output schemas are generated from the config when they are saved.
+        {
+            "name": "find_customers",
+            "title": "Find customers",
+            "description": "Find customers by e-mail (exact or case-insensitive), state, plan or sign-up date; "
+                           "pages of up to 50.",
+            "kind": "model_query",
+            "config": {
+                "model": "demo_company.Customer",
+                "fields": ["id", "name", "email", "state", "plan", "created_at"],
+                "filters": {"email": ["exact", "iexact"], "state": ["exact", "in"], "plan": ["exact", "in"],
+                            "created_at": ["gte", "lt", "year"]},
+                "order_by": ["name", "email", "created_at"],
+                "default_order": ["name"],
+                "max_page_size": 50,
+            },
+        },
+        {
+            "name": "customers_with_last_order",
+            "title": "Customers with their last order",
+            "description": "Customers of one or more states (e.g. CA), each with their most recent order "
+                           "(null if none); or count them per state.",
+            "kind": "model_query",
+            "config": {
+                "model": "demo_company.Customer",
+                "fields": ["id", "name", "email", "state"],
+                "filters": {"state": ["exact", "in"]},
+                "required_filters": ["state"],
+                "order_by": ["name"],
+                "default_order": ["name"],
+                "relations": {"order_set": {"fields": ["id", "product_id", "quantity", "total_cents", "status",
+                                                       "created_at"],
+                                            "order_by": ["-created_at", "-id"], "first_only": True,
+                                            "as": "last_order"}},
+                "max_page_size": 50,
+                "aggregations": {"functions": ["count"], "group_by": ["state"]},
+            },
+        },
         {
             "name": "send_notification",
             "title": "Notify a user",

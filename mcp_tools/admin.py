@@ -1,5 +1,8 @@
+import json
+
 from django.conf import settings
 from django.contrib import admin, messages
+from django.utils.html import format_html
 from django.template.response import TemplateResponse
 
 from .audit_export import AuditCsvExportMixin
@@ -25,6 +28,11 @@ class ToolRevisionInline(admin.TabularInline):
         return False
 
 
+def _derives_schemas(tool) -> bool:
+    kind = get_kind(tool.kind)
+    return kind is not None and kind.derives_schemas
+
+
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin):
     form = ToolAdminForm
@@ -42,6 +50,27 @@ class ToolAdmin(admin.ModelAdmin):
         ("Governance", {"fields": ("rate_limit", "requires_confirmation", "sensitive_fields")}),
         ("History", {"fields": ("version", "created_at", "updated_at")}),
     )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or not _derives_schemas(obj):
+            return self.fieldsets
+        # Generated from the config (model query): shown, not edited, so they cannot drift from it.
+        return tuple(
+            (title, {"fields": ("generated_input_schema", "generated_output_schema", "annotations")})
+            if title == "Schemas" else (title, options) for title, options in self.fieldsets)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "generated_input_schema", "generated_output_schema") if obj and _derives_schemas(obj) \
+            else fields
+
+    @admin.display(description="Input schema (generated from the config)")
+    def generated_input_schema(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.input_schema, indent=2))
+
+    @admin.display(description="Output schema (generated from the config)")
+    def generated_output_schema(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.output_schema, indent=2))
 
     def get_object(self, request, object_id, from_field=None):
         tool = super().get_object(request, object_id, from_field)

@@ -20,12 +20,23 @@ class ToolAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "kind" in self.fields:
             self.fields["kind"] = forms.ChoiceField(choices=kind_choices(), help_text=self.fields["kind"].help_text)
+        for name in ("input_schema", "output_schema"):
+            if name in self.fields:
+                self.fields[name].required = False
+                self.fields[name].help_text += (" Generated from the config for kinds that derive it "
+                                                "(model query): what you type there is replaced on save.")
         if self.instance.pk and isinstance(self.instance.config, dict):
             # Upstream secrets are never sent back to the browser; the mask keeps the stored value.
             self.initial["config"] = config_masked(get_kind(self.instance.kind), self.instance.config)
 
+    def _kind_derives_schemas(self) -> bool:
+        kind = get_kind(self.data.get("kind") or self.instance.kind or "")
+        return kind is not None and kind.derives_schemas
+
     def clean_input_schema(self):
-        schema = self.cleaned_data["input_schema"]
+        schema = self.cleaned_data.get("input_schema")
+        if self._kind_derives_schemas():
+            return schema  # replaced in clean() by the schema generated from the config
         problems = input_schema_problems(schema)
         if problems:
             raise forms.ValidationError(problems)
@@ -33,7 +44,7 @@ class ToolAdminForm(forms.ModelForm):
 
     def clean_output_schema(self):
         schema = self.cleaned_data.get("output_schema")
-        if schema in (None, {}):
+        if schema in (None, {}) or self._kind_derives_schemas():
             return None
         problems = schema_problems(schema)
         if not problems and schema.get("type") != "object":
@@ -73,6 +84,15 @@ class ToolAdminForm(forms.ModelForm):
             problems = instance_problems(kind.config_schema, config) or kind.check_config(config)
             if problems:
                 self.add_error("config", forms.ValidationError(problems))
+                return cleaned
+            derived = kind.derived_schemas(config)
+            if derived is not None:
+                # Generated from the config: what the admin sees after saving is what agents get.
+                cleaned["input_schema"], cleaned["output_schema"] = derived
+                for name in ("input_schema", "output_schema"):
+                    self.errors.pop(name, None)
+            if kind.fixed_annotations:
+                cleaned["annotations"] = {**(cleaned.get("annotations") or {}), **kind.fixed_annotations}
         return cleaned
 
 

@@ -31,6 +31,19 @@ class HandlerKind:
     atomic: bool = True
     # Part of the work is done later by a Celery worker (e.g. an e-mail): the admin warns when none is alive.
     needs_worker: bool = False
+    # Annotations every tool of this kind carries, whatever the admin typed (e.g. readOnlyHint).
+    fixed_annotations: dict = {}
+
+    def derived_schemas(self, config: dict) -> tuple[dict, dict] | None:
+        """(input_schema, output_schema) generated from a valid ``config``, or None if an admin writes them.
+
+        Saving a tool of a kind that generates them overwrites what was typed, so they never drift.
+        """
+        return None
+
+    @property
+    def derives_schemas(self) -> bool:
+        return type(self).derived_schemas is not HandlerKind.derived_schemas
 
     def check_config(self, config: dict) -> list[str]:
         """Extra checks beyond the JSON Schema; return human-readable problems."""

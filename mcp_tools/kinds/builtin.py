@@ -1,2 +1,2 @@
 """Import the kinds this app ships so they register themselves."""
-from . import echo, http_request, sql_query  # noqa: F401
+from . import echo, http_request, model_query, sql_query  # noqa: F401

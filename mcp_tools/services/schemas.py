@@ -41,7 +41,17 @@ def instance_problems(schema: dict, instance) -> list[str]:
     problems = []
     for error in sorted(validator_for(schema).iter_errors(instance), key=lambda e: list(e.path)):
         where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
-        problems.append(f"{'$' + where}: {error.message}")
+        problems.append(f"{'$' + where}: {_error_message(error)}")
         if len(problems) == 10:
             break
     return problems
+
+
+def _error_message(error) -> str:
+    """jsonschema's message, without echoing a huge value back (a 10,000-item list, a megabyte string)."""
+    if error.validator == "maxItems" and isinstance(error.instance, list):
+        return f"is too long: has {len(error.instance)} items; at most {error.validator_value} are allowed"
+    if error.validator == "maxLength" and isinstance(error.instance, str):
+        return f"is too long: has {len(error.instance)} characters; at most {error.validator_value} are allowed"
+    message = error.message
+    return message if len(message) <= 500 else message[:500] + "…"

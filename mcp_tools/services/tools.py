@@ -1,6 +1,7 @@
 """Saving tools, keeping a revision of every change to what agents are shown."""
 from django.db import transaction
 
+from ..kinds.base import get_kind
 from ..models import Tool, ToolRevision
 from .live_events import TOOLS_CHANGED, change_announce
 from .lookup_cache import TOOLS, lookup_cache_bump
@@ -12,8 +13,32 @@ def _snapshot(tool: Tool) -> dict:
     return {field: getattr(tool, field) for field in REVISED_FIELDS}
 
 
+def tool_derive(*, tool: Tool) -> Tool:
+    """Fill in what ``tool``'s kind generates from its config (schemas, fixed annotations).
+
+    The admin form refuses an unusable config; if one is saved another way (or a setting changed under it),
+    the stored schemas stay and calls fail as misconfigured, rather than this save failing.
+    """
+    kind = get_kind(tool.kind)
+    if kind is None:
+        return tool
+    try:
+        derived = kind.derived_schemas(tool.config or {})
+    except ValueError:
+        derived = None
+    if derived is not None:
+        tool.input_schema, tool.output_schema = derived
+    if kind.fixed_annotations:
+        tool.annotations = {**(tool.annotations or {}), **kind.fixed_annotations}
+    return tool
+
+
 def tool_save(*, tool: Tool, changed_by=None) -> Tool:
-    """Save ``tool``; if what agents see changed, bump its version and keep a revision."""
+    """Save ``tool``; if what agents see changed, bump its version and keep a revision.
+
+    Kinds that generate their schemas from the config get them regenerated here, so they follow the config.
+    """
+    tool_derive(tool=tool)
     with transaction.atomic():
         previous = Tool.objects.select_for_update().filter(pk=tool.pk).first() if tool.pk else None
         changed = previous is None or _snapshot(previous) != _snapshot(tool)
