@@ -117,9 +117,9 @@ def _check_text(value: Any) -> None:
 
 
 def _text_problem(char: str, where: list, key: bool = False) -> str:
-    what = "NUL character (\\u0000)" if char == "\x00" else f"unpaired surrogate (\\u{ord(char):04x})"
+    what = "a NUL character (\\u0000)" if char == "\x00" else f"an unpaired surrogate (\\u{ord(char):04x})"
     place = f"a member name in {_path(where)}" if key else _path(where)
-    return f"text at {place} holds a {what}, which is not accepted"
+    return f"text at {place} holds {what}, which is not accepted"
 
 
 def json_parse(raw: bytes | str, limits: JsonLimits = DEFAULT_LIMITS) -> Any:

@@ -30,7 +30,7 @@ MAX_STORED_ARGUMENT_BYTES = 16_384
 # access and refresh tokens its authorization server issues (mcp_tools/oauth.py).
 TOKEN_VALUE = re.compile(
     re.escape(TOKEN_PREFIX) + r"[a-z0-9]{8}_[A-Za-z0-9_-]{20,}"
-    + "|" + "|".join(re.escape(p) for p in OAUTH_TOKEN_PREFIXES) + r"[A-Za-z0-9_-]{20,}"
+    + "|(?:" + "|".join(re.escape(p) for p in OAUTH_TOKEN_PREFIXES) + r")[A-Za-z0-9_-]{20,}"
 )
 _TOKEN_HINT = re.compile("|".join(re.escape(p) for p in (TOKEN_PREFIX, *OAUTH_TOKEN_PREFIXES)))
 _UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
