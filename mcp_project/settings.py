@@ -350,9 +350,9 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("MCP_OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=60),
     "ROTATE_REFRESH_TOKEN": True,
-    # Prefixed tokens, recognisable in free text so they are redacted by value (mcp_tools/oauth_tokens.py).
-    "ACCESS_TOKEN_GENERATOR": "mcp_tools.oauth_tokens.oauth_access_token_generate",
-    "REFRESH_TOKEN_GENERATOR": "mcp_tools.oauth_tokens.oauth_refresh_token_generate",
+    # Prefixed tokens, recognisable in free text so they are redacted by value (mcp_tools/token_shapes.py).
+    "ACCESS_TOKEN_GENERATOR": "mcp_tools.token_shapes.oauth_access_token_generate",
+    "REFRESH_TOKEN_GENERATOR": "mcp_tools.token_shapes.oauth_refresh_token_generate",
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
     "OAUTH2_PROTECTED_RESOURCE_NAME": "MCP tool server",

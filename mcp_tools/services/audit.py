@@ -13,8 +13,7 @@ from django.db import connections, router, transaction
 from django.db.models.signals import post_save, pre_save
 
 from ..models import AuditEvent
-from ..oauth_tokens import OAUTH_TOKEN_PREFIXES
-from .tokens import TOKEN_PREFIX
+from ..token_shapes import TOKEN_HINT, TOKEN_VALUE
 
 REDACTED = "[REDACTED]"
 SECRET_NAME = re.compile(
@@ -26,13 +25,6 @@ SECRET_NAME = re.compile(
 MAX_STORED_ARGUMENT_BYTES = 16_384
 
 
-# Token-shaped text anywhere in a value: the product's API tokens (services/tokens.py) and the OAuth
-# access and refresh tokens its authorization server issues (mcp_tools/oauth.py).
-TOKEN_VALUE = re.compile(
-    re.escape(TOKEN_PREFIX) + r"[a-z0-9]{8}_[A-Za-z0-9_-]{20,}"
-    + "|(?:" + "|".join(re.escape(p) for p in OAUTH_TOKEN_PREFIXES) + r")[A-Za-z0-9_-]{20,}"
-)
-_TOKEN_HINT = re.compile("|".join(re.escape(p) for p in (TOKEN_PREFIX, *OAUTH_TOKEN_PREFIXES)))
 _UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 # Nesting kept in a stored copy; deeper parts are summarised (no client-controlled recursion downstream).
 MAX_STORED_DEPTH = 64
@@ -41,7 +33,7 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 def redact_token_values(text: str) -> str:
     """``text`` with every token-shaped substring (API or OAuth token) replaced by [REDACTED]."""
-    return TOKEN_VALUE.sub(REDACTED, text) if _TOKEN_HINT.search(text) else text
+    return TOKEN_VALUE.sub(REDACTED, text) if TOKEN_HINT in text else text
 
 
 def has_token_value(value) -> bool:
@@ -50,7 +42,7 @@ def has_token_value(value) -> bool:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if _TOKEN_HINT.search(item) and TOKEN_VALUE.search(item):
+            if TOKEN_HINT in item and TOKEN_VALUE.search(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())
