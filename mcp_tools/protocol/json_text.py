@@ -28,11 +28,14 @@ import re
 from typing import Any
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
-_INT_DIGITS = len(str(INT_MAX)) + 1  # longer literals are out of range whatever their digits
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# A parsed string can hold NUL or a lone surrogate only if the raw text has such a \u escape (a raw NUL
+# is invalid JSON, raw surrogates are invalid UTF-8): text without one skips the walk over the value.
+_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_INT_DIGITS = len(str(INT_MAX))
 
 
 @dataclass(frozen=True)
@@ -70,16 +73,18 @@ def _reject_constant(name: str):
 def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise JsonRejected(f"the number {text[:40]} is too large (beyond a double)")
+        raise JsonRejected(f"the number {text[:40]}{'…' if len(text) > 40 else ''} is too large (beyond a double)")
     return value
 
 
 def _parse_int(text: str) -> int:
-    digits = text.lstrip("-")
-    if len(digits) > _INT_DIGITS or not INT_MIN <= int(text) <= INT_MAX:
+    # Beyond 19 digits and a sign nothing is in range (and int() of a huge literal is not free);
+    # below 19 characters everything is.
+    value = int(text) if len(text) <= _INT_DIGITS + 1 else None
+    if value is None or (len(text) >= _INT_DIGITS and not INT_MIN <= value <= INT_MAX):
         raise JsonRejected(f"the integer {text[:40]}{'…' if len(text) > 40 else ''} is outside the signed "
                            "64-bit range")
-    return int(text)
+    return value
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -130,20 +135,21 @@ def json_parse(raw: bytes | str, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
     if len(data) > limits.max_bytes:
         raise JsonRejected(f"the body is larger than {limits.max_bytes} bytes", too_large=True)
-    if json_depth(data) > limits.max_depth:
+    if data.count(b"[") + data.count(b"{") > limits.max_depth and json_depth(data) > limits.max_depth:
         raise JsonRejected(f"the JSON is nested deeper than {limits.max_depth} levels")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise JsonRejected("the body is not UTF-8 text") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float,
-                           parse_int=_parse_int, object_pairs_hook=_unique_members)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int,
+                           object_pairs_hook=_unique_members)
     except JsonRejected:
         raise
     except RecursionError:  # cannot happen under the depth limit; a parse error all the same
         raise JsonRejected("the JSON is nested too deeply") from None
     except ValueError as exc:
         raise JsonRejected(f"not valid JSON ({exc})") from None
-    _check_text(value)
+    if b"\\u" in data and _ESCAPE.search(data):
+        _check_text(value)
     return value
