@@ -56,7 +56,7 @@ def without_token_values(value):
     """``value`` itself when it holds no token-shaped text, else a copy with each one [REDACTED]."""
     if not has_token_value(value):
         return value
-    return _copy(value, lambda text: redact_token_values(text), lambda scalar: scalar)
+    return _copy(value, redact_token_values, lambda scalar: scalar, max_depth=None)
 
 
 def redact(value, extra_names: frozenset[str] = frozenset()):
@@ -67,15 +67,19 @@ def redact(value, extra_names: frozenset[str] = frozenset()):
     beyond 64 bits and other non-JSON values become text; nesting beyond MAX_STORED_DEPTH is
     summarised. Iterative: no recursion, whatever the depth of ``value``.
     """
-    return _copy(value, _storable_text, _storable_scalar, extra_names=extra_names, redact_names=True)
+    return _copy(value, _storable_text, _storable_scalar, extra_names=extra_names, redact_names=True,
+                 max_depth=MAX_STORED_DEPTH)
 
 
-def _copy(value, text, scalar, extra_names: frozenset[str] = frozenset(), redact_names: bool = False):
+def _copy(value, text, scalar, *, max_depth: int | None, extra_names: frozenset[str] = frozenset(),
+          redact_names: bool = False):
+    """A copy of ``value`` mapping strings and member names through ``text`` and other leaves through
+    ``scalar``; containers deeper than ``max_depth`` are summarised. Iterative (an explicit stack)."""
     root: list = [None]
     stack: list[tuple] = [(value, root, 0, 0)]
     while stack:
         item, parent, slot, depth = stack.pop()
-        if isinstance(item, (dict, list, tuple)) and depth >= MAX_STORED_DEPTH:
+        if isinstance(item, (dict, list, tuple)) and max_depth is not None and depth >= max_depth:
             parent[slot] = "[nested too deep]"
         elif isinstance(item, dict):
             copy: dict = {}
@@ -150,38 +154,39 @@ class AuditArguments:
     """What an audit row stores of a call's arguments, prepared (and proven storable) before the tool runs.
 
     ``stored``: the redacted, storable copy (or a summary when the payload is large); ``size``: the
-    payload's size in bytes; ``secrets``: the values to take out of error messages.
+    payload's size in bytes; ``secrets``: the values to take out of error messages; ``complete``:
+    False when no storable copy could be made (``stored`` is then a placeholder and the tool must not run).
     """
 
     stored: Any
     size: int
     secrets: tuple[str, ...]
+    complete: bool = True
 
 
 def audit_arguments_prepare(*, arguments, sensitive_fields=()) -> AuditArguments:
     """The stored form of ``arguments``; never fails on what a client sent.
 
-    The copy is serialised here as the jsonb column will be (``allow_nan=False``), so a call whose
-    arguments could not be stored is refused before its tool runs, not after.
+    The copy is serialised here as the jsonb column will be (``allow_nan=False``). Should that ever
+    fail, the result is a placeholder with ``complete=False``: the row can still be written, and the
+    pipeline refuses to run the tool (a call whose arguments could not be stored is refused before
+    its tool runs, not after).
     """
     names = frozenset(sensitive_fields or ())
     try:
         cleaned = redact(arguments, names)
-        encoded = json.dumps(cleaned, allow_nan=False, ensure_ascii=False)
+        encoded = json.dumps(cleaned, allow_nan=False, ensure_ascii=False)  # the proof: jsonb takes this
     except (TypeError, ValueError, RecursionError):  # by construction unreachable; never lose the row
-        return AuditArguments(stored={"_unstorable": True}, size=0, secrets=())
-    size = len(encoded.encode("utf-8", "surrogatepass"))
+        return AuditArguments(stored={"_unstorable": True}, size=0, secrets=(), complete=False)
+    try:  # the size of what the client sent, as before redaction
+        size = len(json.dumps(arguments, default=str).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError, RecursionError):
+        size = len(encoded.encode("utf-8", "surrogatepass"))
     if size > MAX_STORED_ARGUMENT_BYTES:
         keys = sorted(cleaned) if isinstance(cleaned, dict) else []
         cleaned = {"_truncated": True, "_keys": keys[:50]}
     secrets = tuple(sorted(secret_values(arguments, names), key=len, reverse=True))
     return AuditArguments(stored=cleaned, size=size, secrets=secrets)
-
-
-def audit_arguments(arguments, sensitive_fields=()) -> tuple[object, int]:
-    """Redacted arguments to store and the size of the (redacted) payload in bytes."""
-    prepared = audit_arguments_prepare(arguments=arguments, sensitive_fields=sensitive_fields)
-    return prepared.stored, prepared.size
 
 
 def audit_record(*, tool, tool_name: str, caller, outcome: str, arguments, error_code: str = "",

@@ -167,6 +167,9 @@ def tool_execute(*, tool: Tool, arguments: dict, caller: Caller, request_id: str
     # What the audit row stores is prepared before the tool runs: no tool runs whose row could not be
     # written because of what the client sent (the prepared copy is storable by construction).
     audited = audit_arguments_prepare(arguments=arguments, sensitive_fields=tool.sensitive_fields)
+    if not audited.complete:
+        raise InvalidArguments(f"The arguments for '{tool.name}' cannot be recorded in the audit log; "
+                               "nothing was run.")
     # Atomic kinds write their rows and the audit event in one transaction:
     # either the ticket and its audit row exist, or neither does.
     with transaction.atomic() if kind.atomic else nullcontext():

@@ -344,3 +344,19 @@ def test_ordinary_text_is_not_redacted(api, demo, demo_token):
     response = api.post("/mcp/v1/tools/invoke", headers={"Authorization": f"Bearer {demo_token}"},
                         json={"name": "echo", "arguments": {"text": text}})
     assert response.json()["result"] == {"echo": {"text": text}}
+
+
+def test_a_tool_whose_arguments_cannot_be_stored_does_not_run(demo, issue_token, monkeypatch):
+    """Should the storable copy ever fail, the row is still written and the tool is not run."""
+    import mcp_tools.services.audit as audit
+
+    def unstorable(*args, **kwargs):
+        raise ValueError("cannot be stored")
+
+    monkeypatch.setattr(audit, "redact", unstorable)
+    caller = Caller(token=issue_token(all_tools=True).token, transport="rest")
+    invocation = tool_invoke(name="create_ticket", arguments={"title": "t", "description": "d"}, caller=caller)
+    assert invocation.error_code == "invalid_arguments" and "nothing was run" in invocation.message
+    assert not Ticket.objects.exists()
+    row = AuditEvent.objects.get()
+    assert (row.outcome, row.arguments) == ("invalid", {"_unstorable": True})
