@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "mcp_tools.middleware.RequestIdMiddleware",
+    # A chunked body (no Content-Length) is read up to the body limit, not as empty.
+    "mcp_tools.request_body.ChunkedBodyMiddleware",
     # Right after the request id, so requests refused by the middleware below are logged too.
     "mcp_tools.access_log.AccessLogMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -354,6 +356,9 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("MCP_OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=60),
     "ROTATE_REFRESH_TOKEN": True,
+    # Prefixed tokens, recognisable in free text so they are redacted by value (mcp_tools/token_shapes.py).
+    "ACCESS_TOKEN_GENERATOR": "mcp_tools.token_shapes.oauth_access_token_generate",
+    "REFRESH_TOKEN_GENERATOR": "mcp_tools.token_shapes.oauth_refresh_token_generate",
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
     "OAUTH2_PROTECTED_RESOURCE_NAME": "MCP tool server",

@@ -2,11 +2,13 @@
 
 The console handler formats a record as usual (plain or JSON, tracebacks included)
 and then replaces, in the finished text, values that follow secret-looking names
-(``password=...``, ``"token": "..."``), bearer credentials and MCP API tokens.
+(``password=...``, ``"token": "..."``), bearer credentials and the product's API and OAuth tokens (token_shapes.py).
 Records themselves are not changed, so other handlers see them as they were.
 """
 import logging
 import re
+
+from .token_shapes import TOKEN_VALUE
 
 REDACTED = "[REDACTED]"
 _NAME = (r"pass(?:word|wd|phrase)?|secret|token|api[_-]?key|authorization|credential|private[_-]?key|"
@@ -15,11 +17,10 @@ _NAME = (r"pass(?:word|wd|phrase)?|secret|token|api[_-]?key|authorization|creden
 _NAMED_VALUE = re.compile(
     rf"(?i)(\b\w*(?:{_NAME})\w*\\?[\"']?\s*[:=]\s*(?:\\?[\"'])?)(?!\[REDACTED\])([^\s\"'\\&,;}}\])]+)")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}")
-_API_TOKEN = re.compile(r"\bmcp_[a-z0-9]{8}_[A-Za-z0-9_-]{20,}")
 
 
 def scrub_text(text: str) -> str:
-    text = _API_TOKEN.sub(REDACTED, text)
+    text = TOKEN_VALUE.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return _NAMED_VALUE.sub(lambda m: m.group(1) + REDACTED, text)
 

@@ -5,9 +5,10 @@ on the wire (2025-06-18 removed them), so an array body is an Invalid Request.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Union
+
+from .json_text import DEFAULT_LIMITS, JsonLimits, JsonRejected, json_parse
 
 JSONRPC_VERSION = "2.0"
 
@@ -97,22 +98,17 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def parse_message(body: bytes | str) -> Message:
-    """Parse one raw HTTP/stdio body into a message object, or raise InvalidMessage."""
+def parse_message(body: bytes | str, limits: JsonLimits = DEFAULT_LIMITS) -> Message:
+    """Parse one raw HTTP/stdio body into a message object, or raise InvalidMessage.
+
+    The JSON is read by :func:`json_text.json_parse` under ``limits`` (what every door accepts);
+    anything it refuses is a Parse error (-32700) whose message says what and where.
+    """
     try:
-        if isinstance(body, bytes):
-            body = body.decode("utf-8")
-        data = json.loads(body, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidMessage(PARSE_ERROR, f"Parse error: {exc.__class__.__name__}") from None
-    except RecursionError:  # absurdly deep nesting: a parse error, never a crash
-        raise InvalidMessage(PARSE_ERROR, "Parse error: nesting too deep") from None
+        data = json_parse(body, limits)
+    except JsonRejected as exc:
+        raise InvalidMessage(PARSE_ERROR, f"Parse error: {exc.reason}") from None
     return message_from_obj(data)
-
-
-def _reject_constant(name: str) -> Any:
-    """NaN, Infinity and -Infinity are not JSON (RFC 8259); json.loads would accept them."""
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def message_from_obj(data: Any) -> Message:

@@ -27,7 +27,7 @@ from ..models import TOOL_NAME_VALIDATOR, Tool
 from ..request_context import get_request_id
 from ..observe import invocation_observe
 from .argument_checks import has_nul
-from .audit import audit_record
+from .audit import audit_arguments_prepare, audit_record, without_token_values
 from .lookup_cache import TOOLS, cached_lookup
 from .ratelimit import rate_limit_check
 from .schemas import instance_problems
@@ -88,6 +88,9 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
     if arguments is None:  # before anything can fail: the audit row below stores the arguments (NOT NULL)
         arguments = {}
     try:
+        # Token-shaped text (an API or OAuth token an agent was led to paste) never reaches a tool, its
+        # validation messages or the audit row: the tool sees [REDACTED] in its place (docs/security-input-and-audit.md).
+        arguments = without_token_values(arguments)
         tool = tool_find(name=name)
         if not caller.may_use(tool):
             scope = caller.scope_needed(tool)
@@ -161,6 +164,12 @@ def tool_execute(*, tool: Tool, arguments: dict, caller: Caller, request_id: str
         transport=caller.transport,
         **({"report_progress": report_progress} if report_progress else {}),
     )
+    # What the audit row stores is prepared before the tool runs: no tool runs whose row could not be
+    # written because of what the client sent (the prepared copy is storable by construction).
+    audited = audit_arguments_prepare(arguments=arguments, sensitive_fields=tool.sensitive_fields)
+    if not audited.complete:
+        raise InvalidArguments(f"The arguments for '{tool.name}' cannot be recorded in the audit log; "
+                               "nothing was run.")
     # Atomic kinds write their rows and the audit event in one transaction:
     # either the ticket and its audit row exist, or neither does.
     with transaction.atomic() if kind.atomic else nullcontext():
@@ -174,7 +183,7 @@ def tool_execute(*, tool: Tool, arguments: dict, caller: Caller, request_id: str
         if on_result is not None:
             on_result(result)
         duration_ms = (time.perf_counter() - started) * 1000
-        event = audit_record(tool=tool, tool_name=tool.name, caller=caller, outcome="ok", arguments=arguments,
+        event = audit_record(tool=tool, tool_name=tool.name, caller=caller, outcome="ok", arguments=audited,
                              duration_ms=duration_ms, request_id=request_id, task_id=task_id)
     invocation_observe(event)
     return Invocation(outcome="ok", result=result, audit_id=event.pk, duration_ms=duration_ms, tool=tool)

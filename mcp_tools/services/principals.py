@@ -37,6 +37,9 @@ class Caller:
     # Anonymous callers only: ids of the tools an admin published on an MCP endpoint
     # that needs no authentication (McpEndpoint.requires_auth off).
     public_tool_ids: frozenset = frozenset()
+    # The ids of the tools this door shows the caller (an MCP endpoint limits its tool set), or None
+    # when the credential alone decides. A tool outside it is refused (and audited) like one not granted.
+    visible_tool_ids: frozenset | None = None
 
     @property
     def api_token(self) -> ApiToken | None:
@@ -63,6 +66,8 @@ class Caller:
         return getattr(self.oauth_token, "user", None)
 
     def may_use(self, tool: Tool) -> bool:
+        if self.visible_tool_ids is not None and tool.pk not in self.visible_tool_ids:
+            return False
         if self.oauth_token is not None:
             scopes = oauth_scopes(self.oauth_token)
             return ALL_TOOLS_SCOPE in scopes or tool_scope(tool.name) in scopes

@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from ..exceptions import AuthenticationFailed, NotPermitted
 from ..models import ApiToken
+from ..token_shapes import API_TOKEN_PREFIX
 from .lookup_cache import TOKENS, cached_entry_update, cached_lookup, lookup_cache_bump
 
-TOKEN_PREFIX = "mcp_"
+TOKEN_PREFIX = API_TOKEN_PREFIX
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
 _PREFIX_LEN = 8
 # last_used_at is written at most this often per token, not on every request.

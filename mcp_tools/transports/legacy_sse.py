@@ -63,7 +63,6 @@ from ..protocol.jsonrpc import (
     Request,
     Response,
     error_response,
-    parse_message,
 )
 from ..services.mcp_sessions import (
     client_request_result,
@@ -83,7 +82,7 @@ from ..services.sse_sessions import (
     sse_session_touch,
 )
 from .authentication import ApiTokenAuthentication, client_ip
-from .json_limits import json_depth
+from .json_limits import request_message
 from .mcp_backend import get_dispatcher, principal_for
 from .streamable_http import origin_allowed
 
@@ -273,13 +272,11 @@ class SseMessageView(_SseView):
             body = None
         if body is None or len(body) > settings.MCP_MAX_BODY_BYTES:
             return _error(413, f"Message is larger than {settings.MCP_MAX_BODY_BYTES} bytes.")
-        if json_depth(body) > settings.MCP_MAX_JSON_DEPTH:
-            return _error(400, f"The JSON body is nested deeper than {settings.MCP_MAX_JSON_DEPTH} levels.")
         return self._dispatch_message(request, session, body)
 
     def _dispatch_message(self, request, session, body: bytes) -> HttpResponse:
         try:
-            message = parse_message(body)
+            message = request_message(body)
         except InvalidMessage as exc:
             error = error_response(exc.request_id, exc.code, exc.message)
             if exc.request_id is not None:  # a client waiting for that id hears it on the stream too

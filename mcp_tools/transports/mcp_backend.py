@@ -56,10 +56,11 @@ class McpPrincipal:
     public_tool_ids: frozenset = field(default_factory=frozenset)
     session_key: str = ""  # handshake era: the key of the session the request belongs to (live_events)
 
-    def caller(self, protocol_version: str = "", confirmation: str = "") -> Caller:
+    def caller(self, protocol_version: str = "", confirmation: str = "",
+               visible_tool_ids: frozenset | None = None) -> Caller:
         return Caller(token=self.credential, client_ip=self.client_ip, transport=self.transport,
                       protocol_version=protocol_version, confirmation=confirmation,
-                      public_tool_ids=self.public_tool_ids)
+                      public_tool_ids=self.public_tool_ids, visible_tool_ids=visible_tool_ids)
 
 
 def quiet_tool_call(params: dict[str, Any]) -> bool:
@@ -205,10 +206,7 @@ class DjangoBackend(Backend):
     def call_tool(self, ctx, name: str, arguments: dict[str, Any]):
         tool = self._visible_tool(ctx, name)
         if tool is None:
-            scope = _missing_oauth_scope(_principal(ctx), name)
-            if scope:
-                raise InsufficientScope(scope)
-            raise ToolNotFound(name)
+            self._refuse_invisible(ctx, name, arguments)
         mode = mcp_tasks.call_mode(ctx, tool, anonymous=_principal(ctx).credential is None)
         confirmation = ""
         if tool.requires_confirmation:
@@ -237,6 +235,21 @@ class DjangoBackend(Backend):
                 raise ToolNotFound(tool.name)
             raise mcp_tasks.refused(invocation)
         return self.tool_call_result(tool, invocation)
+
+    def _refuse_invisible(self, ctx, name: str, arguments: dict[str, Any]) -> None:
+        """A call to a tool this caller cannot see: audited by the pipeline like on every door, then refused.
+
+        The pipeline decides the outcome (unknown, disabled, not permitted) against the tools this
+        door shows, so it cannot run the tool; the client hears "unknown tool" either way, or
+        insufficient_scope when an OAuth token only lacks the scope of an existing tool.
+        """
+        visible = frozenset(t.pk for t in self._visible(ctx).tools)
+        caller = _principal(ctx).caller(protocol_version=ctx.protocol_version, visible_tool_ids=visible)
+        tool_invoke(name=name, arguments=arguments, caller=caller, request_id=str(ctx.correlation_id))
+        scope = _missing_oauth_scope(_principal(ctx), name)
+        if scope:
+            raise InsufficientScope(scope)
+        raise ToolNotFound(name)
 
     def _confirmation(self, ctx, tool: Tool, arguments: dict[str, Any]) -> str | InputRequired:
         """The user's answer ("accept" / "decline" / "cancel" / "unsupported") or a request to ask them.

@@ -1,6 +1,4 @@
 """The seed's REST pair: GET /mcp/v1/tools and POST /mcp/v1/tools/invoke."""
-import json
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
@@ -12,7 +10,8 @@ from ..protocol.content import decode_cursor, encode_cursor
 from ..selectors import json_body, rest_tool_listing
 from ..services.invocation import Caller, tool_invoke
 from .authentication import client_ip, insufficient_scope_challenge
-from .json_limits import json_depth, reject_constant
+from ..protocol.json_text import JsonRejected
+from .json_limits import request_json
 from .mcp_backend import state_key
 from .rest_tasks import queued_response
 
@@ -99,18 +98,22 @@ class ToolInvokeView(APIView):
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type != "application/json":
             return _failure("Send the body as JSON with 'Content-Type: application/json'.", 415)
-        if json_depth(raw) > settings.MCP_MAX_JSON_DEPTH:
-            return _failure(f"The JSON body is nested deeper than {settings.MCP_MAX_JSON_DEPTH} levels.", 400)
         try:
-            payload = json.loads(raw, parse_constant=reject_constant)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            return _failure(f"Malformed JSON body: {exc}", 400)
+            payload = request_json(raw)
+        except JsonRejected as exc:
+            if exc.too_large:
+                return _failure(f"Request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes.", 413)
+            return _failure(f"Malformed JSON body: {exc.reason}", 400)
         if not isinstance(payload, dict):
             return _failure('The body must be a JSON object like {"name": ..., "arguments": {...}}.', 400)
         name = payload.get("name")
         if not isinstance(name, str) or not name:
             return _failure("Missing 'name': give the tool to invoke as a string.", 400)
         arguments = payload.get("arguments", {})
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):  # a malformed request, refused like /mcp refuses it (-32602)
+            return _failure("Tool arguments must be a JSON object.", 400)
         caller = Caller(token=request.auth, client_ip=client_ip(request), transport="rest")
         invocation = tool_invoke(name=name, arguments=arguments, caller=caller, request_id=request.request_id)
         if invocation.outcome == "queued":

@@ -43,7 +43,10 @@ class InvokeRequest(serializers.Serializer):
     """Documentation only: ToolInvokeView reads and checks the body itself."""
 
     name = serializers.CharField(min_length=1, help_text="The tool to invoke.")
-    arguments = serializers.DictField(required=False, help_text="The tool's arguments (its input_schema).")
+    arguments = serializers.DictField(required=False, help_text=(
+        "The tool's arguments (its input_schema). Refused with 400 before any tool runs: text holding U+0000 or "
+        "an unpaired surrogate, integers outside the signed 64-bit range, non-finite numbers, duplicate member "
+        "names, nesting deeper than MCP_MAX_JSON_DEPTH."))
 
 
 class RestPairSchema(AutoSchema):

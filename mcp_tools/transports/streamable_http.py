@@ -53,12 +53,12 @@ from ..protocol.jsonrpc import (
     Request,
     Response,
     error_response,
-    parse_message,
 )
 from ..protocol.versions import STATELESS_VERSIONS
 from ..services import mcp_sessions
 from ..services.live_events import session_ended_publish, session_key
 from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
+from .json_limits import request_message
 from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for, quiet_tool_call
 from .mcp_changes import listen_frames, session_stream_frames, stream_slot
 from .mcp_tasks import TASKS_REVISION, SessionTaskNotices
@@ -321,7 +321,7 @@ class StreamableHttpView(APIView):
             return _jsonrpc_error(406, INVALID_REQUEST,
                                   "Not Acceptable: accept application/json and text/event-stream")
         try:
-            message = parse_message(body)
+            message = request_message(body)
         except InvalidMessage as exc:
             return _jsonrpc_error(400, exc.code, exc.message, exc.request_id)
 

@@ -173,6 +173,9 @@ def test_rest_invoke_fuzzed_calls(seeded, payload):
     body = assert_rest_answer(response)
     if not (isinstance(payload, dict) and isinstance(payload.get("name"), str) and payload["name"]):
         assert response.status_code == 400 and body["success"] is False
+    elif not isinstance(payload.get("arguments", {}), (dict, type(None))):
+        # A malformed request, refused before any tool is looked up (as /mcp answers -32602).
+        assert response.status_code == 400 and body["error"] == "Tool arguments must be a JSON object."
     elif payload["name"] not in TOOL_NAMES or payload["name"] == "no_such_tool":
         assert response.status_code == 404 and body["success"] is False
 

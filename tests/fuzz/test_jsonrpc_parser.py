@@ -16,7 +16,7 @@ from mcp_tools.protocol.jsonrpc import (
 )
 
 from .profile import fuzz
-from .strategies import bodies, ids, json_values, jsonrpc_like
+from .strategies import INT64, bodies, ids, json_values, jsonrpc_like, texts
 
 
 def parse_or_error(body):
@@ -68,8 +68,7 @@ def test_jsonrpc_shaped_objects_are_classified_consistently(obj):
 
 
 @fuzz
-@given(st.one_of(st.integers(), st.text(max_size=10)), st.text(min_size=1, max_size=20),
-       st.dictionaries(st.text(max_size=8), json_values, max_size=4))
+@given(st.one_of(INT64, texts), texts.filter(bool), st.dictionaries(texts, json_values, max_size=4))
 def test_valid_requests_round_trip(request_id, method, params):
     body = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
     message = parse_message(body.encode())

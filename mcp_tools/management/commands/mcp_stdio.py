@@ -26,8 +26,9 @@ from django.db import close_old_connections
 from ...exceptions import AuthenticationFailed, NotPermitted
 from ...models import McpEndpoint
 from ...protocol import ProtocolError
-from ...protocol.jsonrpc import INTERNAL_ERROR, ErrorResponse, InvalidMessage, Response, error_response, parse_message
+from ...protocol.jsonrpc import INTERNAL_ERROR, ErrorResponse, InvalidMessage, Response, error_response
 from ...services.tokens import token_authenticate
+from ...transports.json_limits import request_message
 from ...transports.mcp_backend import get_dispatcher, principal_for
 
 _WORKERS = 4
@@ -117,7 +118,8 @@ class Command(BaseCommand):
                 raise CommandError(f"No enabled MCP endpoint '{endpoint}'.")
         principal = principal_for(credential=credential, endpoint=chosen, client_ip=None, transport="stdio")
         dispatcher = get_dispatcher(chosen)
-        self.serve(dispatcher, principal, sys.stdin, sys.stdout)
+        # Lines are read as bytes: text that is not UTF-8 is the parser's to refuse (-32700), not a crash.
+        self.serve(dispatcher, principal, sys.stdin.buffer, sys.stdout)
 
     def serve(self, dispatcher, principal, stdin, stdout) -> None:
         connection = _Connection(_Writer(stdout), float(settings.MCP_CLIENT_REQUEST_TIMEOUT_S))
@@ -144,7 +146,7 @@ class Command(BaseCommand):
                 if not line.strip():
                     continue
                 try:
-                    message = parse_message(line)
+                    message = request_message(line)
                 except InvalidMessage as exc:
                     connection.writer.write(error_response(exc.request_id, exc.code, exc.message))
                     continue
