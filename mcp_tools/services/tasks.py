@@ -15,13 +15,12 @@ Anonymous callers (public endpoints) cannot own tasks, so async tools refuse the
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 import json
 import logging
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -35,7 +34,7 @@ from ..exceptions import (
 )
 from ..models import ToolTask
 from .audit import audit_record
-from .broker import broker_check
+from .broker import broker_check, broker_publish
 from .live_events import FALLBACK_POLL_S, task_event_publish, task_events_listen
 
 logger = logging.getLogger("mcp_tools.tasks")
@@ -69,6 +68,14 @@ def _enqueue(*, task_id: str, countdown: float | None = None) -> None:
     from ..tasks import run_tool_task
 
     run_tool_task.apply_async((task_id,), countdown=countdown)
+
+
+def _enqueue_after_commit(task_id: str) -> None:
+    """Publish once the row is committed. Never raises: a task the broker did not take is re-enqueued by
+    ``tasks_cleanup`` (it stays 'working' and unstarted)."""
+    def publish_committed():
+        broker_publish(lambda: _enqueue(task_id=task_id), what=f"task {task_id}")
+    transaction.on_commit(publish_committed)
 
 
 def task_create(*, tool, arguments: dict, caller, request_id: str, started: float, ttl_s: int | None = None,
@@ -105,7 +112,7 @@ def task_create(*, tool, arguments: dict, caller, request_id: str, started: floa
         duration_ms = (time.perf_counter() - started) * 1000
         event = audit_record(tool=tool, tool_name=tool.name, caller=caller, outcome="queued", arguments=arguments,
                              duration_ms=duration_ms, request_id=request_id, task_id=task.pk)
-        transaction.on_commit(partial(_enqueue, task_id=task.pk), robust=True)
+        _enqueue_after_commit(task.pk)
     return Invocation(outcome="queued", result=task_as_dict(task), task_id=task.pk, audit_id=event.pk,
                       duration_ms=duration_ms, tool=tool)
 
@@ -127,6 +134,22 @@ def _caller_of(task: ToolTask):
 
     return Caller(token=task.token, user=task.user, client_ip=task.client_ip, transport=task.transport,
                   protocol_version=task.protocol_version)
+
+
+_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+
+def _reconnect_for_retry(exc: Exception) -> bool:
+    """After a lost database connection: drop it and say whether one retry is safe.
+
+    Safe only outside a transaction (autocommit): inside one, the work it held is gone and a
+    retry would run on a half state. The next query opens a fresh connection.
+    """
+    if connection.in_atomic_block:
+        return False
+    logger.warning("Database connection lost (%s: %s); reconnecting once.", type(exc).__name__, exc)
+    connection.close()
+    return True
 
 
 def _finish(task: ToolTask, *, status: str, outcome: str, error_code: str = "", message: str = "",
@@ -218,13 +241,23 @@ def task_run(*, task_id: str) -> TaskStep:
 
     def store(result):
         finished = timezone.now()
-        stored = ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
-            status=ToolTask.Status.COMPLETED, result=result, outcome="ok", arguments=None,
-            finished_at=finished, updated_at=finished, status_message="")
+
+        def write():
+            return ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
+                status=ToolTask.Status.COMPLETED, result=result, outcome="ok", arguments=None,
+                finished_at=finished, updated_at=finished, status_message="")
+        try:
+            stored = write()
+        except _CONNECTION_ERRORS as exc:
+            # The tool has run: keep its result rather than lose it to a dropped connection.
+            if not _reconnect_for_retry(exc):
+                raise
+            stored = write() or ToolTask.objects.filter(  # the first write may have landed before the drop
+                pk=task.pk, status=ToolTask.Status.COMPLETED, finished_at=finished).exists()
         if not stored:
             raise _Cancelled()
         # Announced after commit: a waiter that hears it must find the result in the row.
-        transaction.on_commit(partial(_status_changed, task, ToolTask.Status.COMPLETED))
+        transaction.on_commit(lambda: _status_changed(task, ToolTask.Status.COMPLETED))
 
     try:
         if task.expires_at <= now:
@@ -250,6 +283,19 @@ def task_run(*, task_id: str) -> TaskStep:
         return TaskStep(status=ToolTask.Status.CANCELLED)
     except InvocationError as exc:
         _finish(task, status=ToolTask.Status.FAILED, outcome=exc.outcome, error_code=exc.code, message=exc.message,
+                duration_ms=(time.perf_counter() - started) * 1000, audit_arguments=arguments)
+        return TaskStep(status=ToolTask.Status.FAILED)
+    except _CONNECTION_ERRORS as exc:
+        # The database went away while the tool ran or its result was stored (an atomic kind's work was
+        # rolled back with its transaction). Say so at once, on a fresh connection, rather than leave the
+        # row 'working' for the lease to expire into a misleading "worker lost".
+        if not _reconnect_for_retry(exc):
+            raise
+        logger.error("Task %s of tool %r lost its database connection (request %s): %s", task.pk, task.tool_name,
+                     task.request_id, exc)
+        _finish(task, status=ToolTask.Status.FAILED, outcome="internal_error", error_code="database_unavailable",
+                message="The database connection was lost while the tool ran or its result was stored; the tool "
+                        "may have run. Check its effects before calling it again.",
                 duration_ms=(time.perf_counter() - started) * 1000, audit_arguments=arguments)
         return TaskStep(status=ToolTask.Status.FAILED)
     except Exception:
