@@ -152,9 +152,30 @@ def _reconnect_for_retry(exc: Exception) -> bool:
     return True
 
 
+def _autocommit_write(write):
+    """``write()``, once more on a fresh connection if the first met a lost one (and no transaction is open)."""
+    try:
+        return write()
+    except _CONNECTION_ERRORS as exc:
+        if not _reconnect_for_retry(exc):
+            raise
+        return write()
+
+
 def _finish(task: ToolTask, *, status: str, outcome: str, error_code: str = "", message: str = "",
             duration_ms: float = 0.0, audit_arguments=None) -> bool:
-    """Record a failed/cancelled end (only if still working) and its audit event."""
+    """Record a failed/cancelled end (only if still working) and its audit event.
+
+    Both writes are safe to repeat (a conditional update, then the audit insert), so a lost
+    connection is replaced once instead of leaving the row 'working' until its lease runs out.
+    """
+    return _autocommit_write(lambda: _finish_once(task, status=status, outcome=outcome, error_code=error_code,
+                                                  message=message, duration_ms=duration_ms,
+                                                  audit_arguments=audit_arguments))
+
+
+def _finish_once(task: ToolTask, *, status: str, outcome: str, error_code: str, message: str,
+                 duration_ms: float, audit_arguments) -> bool:
     now = timezone.now()
     updated = ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
         status=status, outcome=outcome, error_code=error_code, error_message=message[:2000], arguments=None,
@@ -213,9 +234,10 @@ def _progress_reporter(task: ToolTask):
             return
         state["stored_at"] = now
         text = message or (f"{progress:g}/{total:g}" if total else f"{progress:g}")
-        stored = ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING).update(
+        working = ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING)
+        stored = _autocommit_write(lambda: working.update(
             status_message=text[:500], progress={"progress": progress, "total": total, "message": message},
-            updated_at=timezone.now())
+            updated_at=timezone.now()))
         if not stored:
             raise _Cancelled()
     return report
@@ -246,14 +268,17 @@ def task_run(*, task_id: str) -> TaskStep:
             return ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
                 status=ToolTask.Status.COMPLETED, result=result, outcome="ok", arguments=None,
                 finished_at=finished, updated_at=finished, status_message="")
+        def write_or_find():
+            # A retry may find the first write already landed (the connection dropped on the answer).
+            return write() or ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.COMPLETED,
+                                                      finished_at=finished).exists()
         try:
             stored = write()
         except _CONNECTION_ERRORS as exc:
             # The tool has run: keep its result rather than lose it to a dropped connection.
             if not _reconnect_for_retry(exc):
                 raise
-            stored = write() or ToolTask.objects.filter(  # the first write may have landed before the drop
-                pk=task.pk, status=ToolTask.Status.COMPLETED, finished_at=finished).exists()
+            stored = write_or_find()
         if not stored:
             raise _Cancelled()
         # Announced after commit: a waiter that hears it must find the result in the row.

@@ -107,7 +107,8 @@ def test_an_unexpected_delivery_error_fails_at_once_with_its_reason(db, smtp, re
     notification.refresh_from_db()
     assert delivery.status == notification.status == "failed"
     assert notification.attempts == 1 and notification.lease_expires_at is None
-    assert notification.last_error.startswith("Delivery failed unexpectedly (") and "not retried" in notification.last_error
+    assert notification.last_error.startswith("Delivery failed unexpectedly (")
+    assert "not retried" in notification.last_error
     assert services.notification_deliver(notification_id=notification.pk).status == "failed"  # never claimed again
     notification.refresh_from_db()
     assert notification.attempts == 1
