@@ -3,13 +3,15 @@
 A Redis that is down costs each caller at most one connect or socket timeout
 (``MCP_REDIS_CONNECT_TIMEOUT_MS`` / ``MCP_REDIS_SOCKET_TIMEOUT_MS``). A hung one
 (stopped, not dead: the kernel still accepts connections, nothing answers) costs
-the socket timeout. Once a server has failed, every client of this process that
-talks to it (the cache and rate limits, lookup caches, live events, session
-signals, HTTP+SSE sessions, the broker check, the on-commit publishes) fails at
-once with ``redis.ConnectionError`` for ``MCP_REDIS_DOWN_S`` seconds; then the
-next command tries again. So an outage costs one timeout per interval per
-process, not one per call, and callers decide what "down" means for them
-(docs/reliability.md lists each decision).
+the socket timeout. Once a server has failed *slowly* (a timeout, or any error
+after half a timeout), every client of this process that talks to it (the cache
+and rate limits, lookup caches, live events, session signals, HTTP+SSE sessions,
+the broker check, the on-commit publishes) fails at once with
+``redis.ConnectionError`` for ``MCP_REDIS_DOWN_S`` seconds; then the next command
+tries again. So an outage costs one timeout per interval per process, not one per
+call, and callers decide what "down" means for them (docs/reliability.md lists
+each decision). A fast failure (connection refused: Redis is not running) costs
+nothing to repeat and is not remembered, so a restarted Redis is used at once.
 
 The breaker is keyed by server address, not by client, so the broker and the
 cache on one Redis share it. It is per process: nothing about it needs Redis.
@@ -50,6 +52,12 @@ def redis_mark_down(address: str) -> None:
         _down_until[address] = time.monotonic() + settings.MCP_REDIS_DOWN_S
 
 
+def redis_failure_record(address: str, *, elapsed_s: float, timed_out: bool = False) -> None:
+    """Remember a failure that cost time (a timeout, or at least half the shortest timeout)."""
+    if timed_out or elapsed_s >= 0.5 * min(connect_timeout_s(), socket_timeout_s()):
+        redis_mark_down(address)
+
+
 def redis_breaker_reset() -> None:
     """Forget every failure (tests; a process that knows Redis is back)."""
     with _lock:
@@ -74,10 +82,12 @@ class _BreakerMixin:
     def _guarded(self, call, *args, **kwargs):
         address = self._breaker_address()
         redis_check_breaker(address)
+        started = time.monotonic()
         try:
             return call(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            redis_mark_down(address)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            redis_failure_record(address, elapsed_s=time.monotonic() - started,
+                                 timed_out=isinstance(exc, (redis.TimeoutError, TimeoutError)))
             raise
 
     def connect_check_health(self, *args, **kwargs):

@@ -6,12 +6,12 @@ instead of a promise nobody will keep. One client is kept per process and
 reconnects by itself when the broker comes back: no restart is needed.
 """
 import logging
+import time
 
 from celery import current_app
 from django.conf import settings
-import redis
 from ..exceptions import ServiceUnavailable
-from ..redis_client import redis_address, redis_check_breaker, redis_client, redis_mark_down
+from ..redis_client import redis_address, redis_check_breaker, redis_client, redis_failure_record
 
 logger = logging.getLogger("mcp_tools.broker")
 
@@ -60,13 +60,14 @@ def broker_publish(publish, *, what: str) -> bool:
     """
     url = settings.CELERY_BROKER_URL
     is_redis = not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) and broker_is_redis(url)
+    started = time.monotonic()
     try:
         if is_redis:
             redis_check_breaker(redis_address(url))
         publish()
     except Exception as exc:  # broker down or hung: the row is durable, delivery happens later
-        if is_redis and not isinstance(exc, redis.ConnectionError):
-            redis_mark_down(redis_address(url))
+        if is_redis:
+            redis_failure_record(redis_address(url), elapsed_s=time.monotonic() - started)
         logger.warning("Could not publish %s (%s: %s); it will be enqueued again later.", what,
                        type(exc).__name__, exc)
         return False
