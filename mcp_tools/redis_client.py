@@ -73,7 +73,7 @@ def redis_check_breaker(address: str) -> None:
 
 
 class _BreakerMixin:
-    """Fails fast while the server counts as down; a connection or timeout error marks it down."""
+    """Fails fast while the server counts as down; a failure that cost time marks it down."""
 
     def _breaker_address(self) -> str:
         path = getattr(self, "path", None)
@@ -81,7 +81,12 @@ class _BreakerMixin:
 
     def _guarded(self, call, *args, **kwargs):
         address = self._breaker_address()
-        redis_check_breaker(address)
+        try:
+            redis_check_breaker(address)
+        except redis.ConnectionError:
+            # Never leave a connection with a command sent and its answer unread in the pool.
+            self.disconnect()
+            raise
         started = time.monotonic()
         try:
             return call(*args, **kwargs)
