@@ -152,7 +152,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task that is not acknowledged within this window is redelivered to another
 # worker (Redis transport). Longer than any task we run.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+# Every Redis client (cache and rate limits, lookup caches, live events, sessions, the broker) gives up after
+# these timeouts, and a server that failed is not tried again by this process for MCP_REDIS_DOWN_S seconds
+# (mcp_tools/redis_client.py): a dead or hung Redis costs one timeout per interval, not one per call.
+MCP_REDIS_CONNECT_TIMEOUT_MS = env_int("MCP_REDIS_CONNECT_TIMEOUT_MS", 500, minimum=10)
+MCP_REDIS_SOCKET_TIMEOUT_MS = env_int("MCP_REDIS_SOCKET_TIMEOUT_MS", 1000, minimum=10)
+MCP_REDIS_DOWN_S = env_int("MCP_REDIS_DOWN_S", 5, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+    "socket_connect_timeout": MCP_REDIS_CONNECT_TIMEOUT_MS / 1000,
+    "socket_timeout": MCP_REDIS_SOCKET_TIMEOUT_MS / 1000,
+}
 
 if REDIS_URL:
     # Django's Redis cache with one shared client and pool per process (see mcp_tools/cache_backend.py).
@@ -296,6 +306,13 @@ NOTIFICATION_LEASE_S = env_int("NOTIFICATION_LEASE_S", 300, minimum=1)
 NOTIFICATION_RETRY_BASE_S = env_int("NOTIFICATION_RETRY_BASE_S", 30, minimum=0)
 NOTIFICATION_RETRY_MAX_S = env_int("NOTIFICATION_RETRY_MAX_S", 3600, minimum=1)
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 6, minimum=1)
+# Domain of every notification's Message-ID (<notification.<id>.<created>@domain>), the same on every attempt:
+# e-mail delivery is at-least-once, and a repeat keeps its id so receivers can drop it. Default: the sender's domain.
+NOTIFICATION_MESSAGE_ID_DOMAIN = env_str("NOTIFICATION_MESSAGE_ID_DOMAIN") or (
+    DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(">") or "localhost")
+if not re.fullmatch(r"[A-Za-z0-9.-]+", NOTIFICATION_MESSAGE_ID_DOMAIN):
+    raise ImproperlyConfigured(f"NOTIFICATION_MESSAGE_ID_DOMAIN must be a domain name, got "
+                               f"{NOTIFICATION_MESSAGE_ID_DOMAIN!r}")
 # A notification still 'queued' this long after it was due lost its message: the sweeper enqueues it again.
 NOTIFICATION_STALE_S = env_int("NOTIFICATION_STALE_S", 600, minimum=1)
 # Async tool runs (MCP tasks): how long results are kept, and how often clients should poll.
@@ -318,7 +335,8 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_IMPORTS = ["mcp_tools.audit_retention"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Publishing gives up quickly when the broker is down (the caller gets a clear error, the sweeper re-sends).
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# One retry: enough to replace a connection the broker dropped (a restart), not to multiply a hung broker's timeout.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # Base URL the demo's internal-API tools (crm_lookup, billing_invoice) call.
 MCP_DEMO_API_BASE = env_str("MCP_DEMO_API_BASE", "http://127.0.0.1:8000")
 

@@ -2,8 +2,10 @@ import json
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from .audit_export import AuditCsvExportMixin
 from .admin_login import throttle_admin_login
@@ -107,9 +109,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
         fields = list(ApiTokenAdminForm.Meta.fields)
         return fields + list(self.readonly_fields) if obj else fields
 
+    # The one-time secret waits in the admin's own session between the POST that created the token
+    # and the GET that shows it (post/redirect/get): reloading the page neither issues a second
+    # token nor shows the secret again.
+    _CREATED_SESSION_KEY = "mcp_tools.token_created"
+
+    def get_urls(self):
+        created = path("<int:token_id>/created/", self.admin_site.admin_view(self.created_view),
+                       name="mcp_tools_apitoken_created")
+        return [created, *super().get_urls()]
+
     def save_model(self, request, obj, form, change):
         if not change:
-            # The secret lives only in this request; response_add shows it once.
             request._issued_secret = token_assign_secret(token=obj)
         obj.save()
 
@@ -117,7 +128,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
         secret = getattr(request, "_issued_secret", None)
         if secret is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {**self.admin_site.each_context(request), "token": obj, "secret": secret,
+        request.session[self._CREATED_SESSION_KEY] = {"token_id": obj.pk, "secret": secret}
+        return HttpResponseRedirect(reverse("admin:mcp_tools_apitoken_created", args=[obj.pk]))
+
+    def created_view(self, request, token_id):
+        """Show a new token's secret once; afterwards the page only says it was shown."""
+        token = ApiToken.objects.filter(pk=token_id).first()
+        if token is None or not self.has_view_permission(request, token):
+            return HttpResponseRedirect(reverse("admin:mcp_tools_apitoken_changelist"))
+        pending = request.session.get(self._CREATED_SESSION_KEY) or {}
+        secret = None
+        if pending.get("token_id") == token.pk:
+            secret = pending["secret"]
+            del request.session[self._CREATED_SESSION_KEY]
+        context = {**self.admin_site.each_context(request), "token": token, "secret": secret,
                    "opts": self.model._meta, "title": "API token created"}
         response = TemplateResponse(request, "admin/mcp_tools/token_created.html", context)
         response["Cache-Control"] = "no-store"

@@ -4,8 +4,11 @@ Django's backend builds a new ``redis.Redis`` object for every cache operation, 
 each thread's cache instance opens its own pool. Rate limiting does several cache
 operations per tool call, so under gunicorn's threads that showed in the profile
 (README, benchmark). ``redis.Redis`` and its pool are thread-safe, so sharing them is sound.
+The pool gets the timeouts and circuit breaker of every Redis client (``mcp_tools/redis_client.py``).
 """
 import threading
+
+from .redis_client import redis_pool_options
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
@@ -24,7 +27,9 @@ class SharedRedisCacheClient(RedisCacheClient):
             with _lock:
                 pool = _pools.get(key)
                 if pool is None:
-                    pool = _pools[key] = self._pool_class.from_url(self._servers[index], **self._pool_options)
+                    # Timeouts, no retries and the circuit breaker of every Redis client (redis_client.py).
+                    options = {**self._pool_options, **redis_pool_options(self._servers[index])}
+                    pool = _pools[key] = self._pool_class.from_url(self._servers[index], **options)
         return pool
 
     def get_client(self, key=None, *, write=False):

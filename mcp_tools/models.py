@@ -324,3 +324,18 @@ class McpSession(models.Model):
 
     def __str__(self):
         return f"{self.id[:8]}… ({self.client_name or 'client'}, {self.protocol_version})"
+
+
+class RateLimitCounter(models.Model):
+    """One fixed-window rate-limit bucket, counted in the database when the cache is not Redis.
+
+    Every server process of a deployment shares the database, so limits hold across processes
+    in the embedded mode too (services/ratelimit.py counts with one atomic upsert per bucket).
+    """
+
+    key = models.CharField(primary_key=True, max_length=255)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "rate-limit counter"

@@ -7,28 +7,17 @@ them this web process cannot answer, so the orchestrator should route around it.
 partial outage (async calls wait in the queue; sql_query tools answer "unavailable") into a total one.
 """
 import logging
-import threading
 
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-import redis
+
+from .redis_client import redis_client
 
 logger = logging.getLogger("mcp_tools.readiness")
 
-_TIMEOUT_S = 2.0
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
+_TIMEOUT_S = 2.0  # for a broker that is not Redis
 _migrations_applied = False  # once true for this process, stays true
-
-
-def _redis(url: str) -> redis.Redis:
-    with _clients_lock:
-        client = _clients.get(url)
-        if client is None:
-            client = redis.Redis.from_url(url, socket_connect_timeout=_TIMEOUT_S, socket_timeout=_TIMEOUT_S)
-            _clients[url] = client
-        return client
 
 
 def check_database() -> None:
@@ -39,7 +28,7 @@ def check_database() -> None:
 
 def check_redis(url: str) -> None:
     if url.split("://", 1)[0] in ("redis", "rediss", "unix"):
-        _redis(url).ping()
+        redis_client(url).ping()
         return
     from kombu import Connection  # another broker (e.g. amqp): let kombu try it once
 

@@ -10,12 +10,14 @@ import logging
 import random
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from mcp_tools.commit_hooks import on_commit_call
-from mcp_tools.services.broker import broker_check
+from mcp_tools.exceptions import InvalidArguments
+from mcp_tools.services.broker import broker_check, broker_publish
 
 from .models import Notification
 from .preferences import preference_apply, preference_veto
@@ -29,10 +31,52 @@ MISSING_ROW_MAX_RETRIES = 5
 
 
 def notification_enqueue(*, notification_id: int, countdown: float | None = None) -> None:
-    """Publish the delivery message (ids only, never model instances)."""
+    """Publish the delivery message (ids only, never model instances). Raises when the broker cannot take it."""
     from .tasks import deliver_notification
 
     deliver_notification.apply_async((notification_id,), countdown=countdown)
+
+
+def _enqueue_after_commit(notification_id: int) -> None:
+    """Publish once the row is committed. Never raises: a row the broker did not take is the sweeper's."""
+    def publish_committed():
+        broker_publish(lambda: notification_enqueue(notification_id=notification_id),
+                       what=f"notification {notification_id}")
+    transaction.on_commit(publish_committed)
+
+
+_RECIPIENT_MAX = Notification._meta.get_field("recipient").max_length
+_SUBJECT_MAX = Notification._meta.get_field("subject").max_length
+
+
+def _control_characters(value: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+
+
+def notification_validate(*, recipient: str, subject: str = "", email_address: str | None = None) -> None:
+    """Refuse what cannot be stored or delivered as one message to one recipient; raise InvalidArguments.
+
+    ``recipient``: one e-mail address or user id, at most 254 characters, no control characters
+    (a CR/LF would inject mail headers). ``subject``: at most 200 characters, no control characters.
+    ``email_address``: for the e-mail channel, the address the message goes to; it must be exactly
+    one valid address ("a@x, b@x" is refused: a notification has one recipient).
+    """
+    if not isinstance(recipient, str) or not recipient.strip():
+        raise InvalidArguments("recipient: give one e-mail address or user id.")
+    if len(recipient) > _RECIPIENT_MAX:
+        raise InvalidArguments(f"recipient: at most {_RECIPIENT_MAX} characters, got {len(recipient)}.")
+    if _control_characters(recipient):
+        raise InvalidArguments("recipient: line breaks and other control characters are not allowed.")
+    if not isinstance(subject, str) or len(subject) > _SUBJECT_MAX:
+        raise InvalidArguments(f"subject: at most {_SUBJECT_MAX} characters.")
+    if _control_characters(subject):
+        raise InvalidArguments("subject: line breaks and other control characters are not allowed.")
+    if email_address is not None:
+        try:
+            validate_email(email_address)
+        except ValidationError:
+            raise InvalidArguments(f"recipient: '{email_address[:80]}' is not one valid e-mail address (a "
+                                   "notification goes to exactly one address; send one per recipient).") from None
 
 
 def notification_queue(*, recipient: str, message: str, channel: str | None = None,
@@ -69,10 +113,16 @@ def notification_queue(*, recipient: str, message: str, channel: str | None = No
 
     The worker still treats "no such row" as "not committed yet" and retries a few
     times before giving up, so an unusual ordering never drops a message.
+
+    Raises InvalidArguments, writing nothing, for a recipient or subject that cannot be
+    delivered as one message (see ``notification_validate``).
     """
     now = timezone.now()
+    notification_validate(recipient=recipient, subject=subject)
     route = preference_apply(recipient=recipient, channel=channel, default_channel=default_channel,
                              webhook_url=webhook_url, now=now)
+    if route.channel == Notification.Channel.EMAIL and not route.skipped:
+        notification_validate(recipient=recipient, subject=subject, email_address=route.target or recipient)
     fields = dict(recipient=recipient, message=message, channel=route.channel, subject=subject, target=route.target,
                   created_by_tool=created_by_tool, created_by_token=created_by_token, request_id=request_id)
     if route.skipped:
@@ -83,7 +133,7 @@ def notification_queue(*, recipient: str, message: str, channel: str | None = No
         broker_check(what="Sending notifications")
     with transaction.atomic():
         notification = Notification.objects.create(**fields, next_attempt_at=now)
-        on_commit_call(notification_enqueue, notification_id=notification.pk, robust=True)
+        _enqueue_after_commit(notification.pk)
     return notification
 
 
@@ -115,10 +165,21 @@ def notification_claim(*, notification_id: int) -> Notification | None:
     The lease is written on the row, so every worker judges it the same way.
     """
     now = timezone.now()
-    claimed = Notification.objects.filter(_claimable(now), pk=notification_id).update(
+    _give_up_if_out_of_attempts(notification_id, now)
+    claimed = Notification.objects.filter(_claimable(now), pk=notification_id,
+                                          attempts__lt=settings.NOTIFICATION_MAX_ATTEMPTS).update(
         status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1,
         lease_expires_at=now + timedelta(seconds=settings.NOTIFICATION_LEASE_S))
     return Notification.objects.get(pk=notification_id) if claimed else None
+
+
+def _give_up_if_out_of_attempts(notification_id: int, now) -> None:
+    """A claimable notification that used every attempt (its last worker died mid-send) fails instead."""
+    Notification.objects.filter(_claimable(now), pk=notification_id,
+                                attempts__gte=settings.NOTIFICATION_MAX_ATTEMPTS).update(
+        status=Notification.Status.FAILED, lease_expires_at=None,
+        last_error=f"Gave up after {settings.NOTIFICATION_MAX_ATTEMPTS} attempts; the last one did not finish "
+                   "(its worker stopped). The message may have been delivered.")
 
 
 def _not_claimed(notification_id: int) -> Delivery:
@@ -190,6 +251,11 @@ def notification_deliver(*, notification_id: int) -> Delivery:
         reason = f"Unknown channel '{notification.channel}'."
         mine.update(status=Notification.Status.FAILED, last_error=reason, lease_expires_at=None)
         return Delivery(status=Notification.Status.FAILED, reason=reason)
+    except Exception as exc:  # a fault no retry can cure (a bad address that slipped through, a bug): say so
+        reason = f"Delivery failed unexpectedly ({type(exc).__name__}: {str(exc)[:500]}); not retried."
+        logger.exception("Notification %s failed unexpectedly", notification.pk)
+        mine.update(status=Notification.Status.FAILED, last_error=reason, lease_expires_at=None)
+        return Delivery(status=Notification.Status.FAILED, reason=reason)
     mine.update(status=Notification.Status.SENT, sent_at=timezone.now(), last_error="", lease_expires_at=None)
     return Delivery(status=Notification.Status.SENT)
 
@@ -231,7 +297,7 @@ def notifications_resend(*, notification_ids) -> int:
         Notification.objects.filter(pk__in=ids).update(status=Notification.Status.QUEUED, attempts=0,
                                                        next_attempt_at=timezone.now())
         for pk in ids:
-            on_commit_call(notification_enqueue, notification_id=pk, robust=True)
+            _enqueue_after_commit(pk)
     return len(ids)
 
 

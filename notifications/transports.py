@@ -21,6 +21,16 @@ class TransportError(Exception):
         self.permanent = permanent
 
 
+def notification_message_id(notification) -> str:
+    """The notification's Message-ID (RFC 5322 section 3.6.4): the same on every delivery attempt.
+
+    A re-sent e-mail (a worker died after the SMTP DATA, before recording it) carries the same
+    id, so receivers and mail stores can drop the repeat.
+    """
+    stamp = notification.created_at.strftime("%Y%m%d%H%M%S") if notification.created_at else "0"
+    return f"<notification.{notification.pk}.{stamp}@{settings.NOTIFICATION_MESSAGE_ID_DOMAIN}>"
+
+
 class Transport:
     def send(self, notification) -> None:
         raise NotImplementedError
@@ -36,7 +46,7 @@ class EmailTransport(Transport):
             body=notification.message,
             to=[address],
             connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
-            headers={"X-Notification-Id": str(notification.pk)},
+            headers={"X-Notification-Id": str(notification.pk), "Message-ID": notification_message_id(notification)},
         )
         try:
             message.send(fail_silently=False)

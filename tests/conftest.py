@@ -83,9 +83,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _fresh_lookup_caches():
-    """Rows rolled back or flushed between tests send no signal: start each test with cold lookup caches."""
+    """Rows rolled back or flushed between tests send no signal: start each test with cold lookup caches.
+
+    Also forgets Redis servers the circuit breaker remembers as down."""
+    from mcp_tools.redis_client import redis_breaker_reset
     from mcp_tools.services.lookup_cache import lookup_cache_bump
 
+    redis_breaker_reset()  # a Redis a previous test stopped is not remembered as down
     lookup_cache_bump()
 
 

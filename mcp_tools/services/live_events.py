@@ -33,8 +33,9 @@ import time
 from typing import Any, Iterator
 
 from django.conf import settings
+from django.db import transaction
 
-from ..commit_hooks import on_commit_call
+from ..redis_client import redis_client
 
 logger = logging.getLogger("mcp_tools.tasks")
 
@@ -132,7 +133,8 @@ def change_publish(*, method: str, params: dict[str, Any] | None = None) -> None
 
 def change_announce(*, method: str, params: dict[str, Any] | None = None) -> None:
     """Publish once the current transaction commits, so a client refetching on the news sees the change."""
-    on_commit_call(change_publish, method=method, params=params, robust=True)
+    # _publish never raises, so the hook needs no robust=True (whose error logging cannot name a partial).
+    transaction.on_commit(lambda: change_publish(method=method, params=params))
 
 
 def changes_listen():
@@ -206,9 +208,8 @@ class _RedisSubscription:
 
 class _RedisBus:
     def __init__(self, url: str) -> None:
-        import redis
-
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+        # Subscribers wait in get_message(timeout=...), which polls; the socket timeout bounds each read.
+        self.client = redis_client(url)
 
     def publish(self, channel: str, data: str) -> None:
         self.client.publish(channel, data)

@@ -25,6 +25,8 @@ from django.conf import settings
 from django.db import transaction
 import redis
 
+from ..redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 
 TOOLS = "tools"
@@ -33,8 +35,6 @@ KINDS = (TOOLS, TOKENS)
 _MAX_ENTRIES = 20_000
 _RETRY_AFTER_FAILURE_S = 1.0
 _lock = threading.Lock()
-_client: redis.Redis | None = None
-_client_url = ""
 _down_until = 0.0
 # kind -> (generation, {key: (stored_at, value)})
 _caches: dict[str, tuple[str | None, dict]] = {kind: (None, {}) for kind in KINDS}
@@ -49,14 +49,7 @@ def _enabled() -> bool:
 
 
 def _redis() -> redis.Redis:
-    global _client, _client_url
-    url = settings.REDIS_URL
-    if _client is None or _client_url != url:
-        with _lock:
-            if _client is None or _client_url != url:
-                _client = redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.25)
-                _client_url = url
-    return _client
+    return redis_client(settings.REDIS_URL)
 
 
 def _current_generation(kind: str) -> str | None:

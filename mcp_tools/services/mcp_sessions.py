@@ -35,6 +35,7 @@ import redis
 
 from ..models import ApiToken, McpSession
 from ..protocol.context import SessionState
+from ..redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -299,9 +300,8 @@ _BLPOP_CHUNK_S = 4.0
 
 class _RedisSignals:
     def __init__(self, url: str) -> None:
-        import redis
-
-        self.client = redis.Redis.from_url(url)
+        # BLPOP waits up to _BLPOP_CHUNK_S on the server: its socket timeout allows for that.
+        self.client = redis_client(url, blocking_s=_BLPOP_CHUNK_S)
 
     def push(self, key: str, value: str) -> None:
         pipe = self.client.pipeline()
@@ -310,7 +310,7 @@ class _RedisSignals:
         pipe.execute()
 
     def pop(self, key: str, timeout: float) -> str | None:
-        # redis-py's default socket timeout (5 s) would cut a longer BLPOP short, so wait in chunks.
+        # Waiting in chunks keeps each BLPOP within the client's socket timeout.
         deadline = time.monotonic() + max(timeout, 0.01)
         while True:
             remaining = deadline - time.monotonic()

@@ -5,28 +5,34 @@ Two buckets per call, both counted per caller (API token, admin user, else clien
 - the caller's own limit: ``ApiToken.rate_limit``, else ``MCP_DEFAULT_RATE_LIMIT`` (100/m);
 - the tool's limit, if it has one: ``Tool.rate_limit`` (e.g. database_query 10/m).
 
-Counters live in the cache shared by every server process, so limits hold across
-workers and machines. Windows are fixed, and a call counts whether or not it is then
-refused. On Redis both buckets are counted in one round trip (a Lua script: SET NX EX +
-INCR each); another cache backend (embedded mode) counts through django-ratelimit.
+Counters live where every server process of the deployment sees them, so limits hold
+across workers and machines. Windows are fixed, and a call counts whether or not it is
+then refused. With a Redis cache both buckets are counted in one round trip (a Lua
+script: SET NX EX + INCR each). With any other cache (the embedded mode's is local to
+one process) they are counted in the database, one atomic upsert per bucket
+(``RateLimitCounter``), which SQLite and Postgres both serialise across processes.
 
-When the cache cannot be reached, calls run unthrottled (fail open) unless the tool
+When Redis cannot be reached (the client's timeouts and circuit breaker keep that to one
+timeout per few seconds, see mcp_tools/redis_client.py), calls run unthrottled (fail open) unless the tool
 is destructive in MCP's terms: not ``readOnlyHint: true`` and not explicitly
 ``destructiveHint: false`` (MCP's default for a writing tool is destructive). Those
 are refused with ServiceUnavailable (fail closed: an unthrottled agent must not be
 able to delete or overwrite without limit). So reads and additive writes such as
 ``create_ticket`` keep working on Postgres alone while Redis is down.
 """
+from datetime import datetime, timezone as dt_timezone
 import logging
+import random
 import re
 import time
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
-from django_ratelimit.core import get_usage
+from django.db import DatabaseError, connection
 
 from ..exceptions import RateLimited, ServiceUnavailable
+from ..models import RateLimitCounter
 
 logger = logging.getLogger("mcp_tools.ratelimit")
 
@@ -67,17 +73,12 @@ def rate_limit_check(*, tool, caller) -> None:
         except Exception as exc:  # redis.ConnectionError, OSError, ...: the cache cannot count
             _cache_unavailable(tool, type(exc).__name__)
             return
-    else:  # another cache backend (local memory in embedded mode): django-ratelimit counts there
-        usages = []
-        for group, rate, _who in limits:
-            try:
-                usage = get_usage(None, group=group, key=lambda _group, _request: key, rate=rate, increment=True)
-            except Exception as exc:  # the cache backend's own errors
-                usage = {"time_left": -1, "limit": 0, "error": type(exc).__name__}
-            if usage is not None and usage["time_left"] == -1 and usage["limit"] == 0:
-                _cache_unavailable(tool, usage.get("error", "no answer"))
-                return
-            usages.append((usage["should_limit"], usage["time_left"]) if usage else (False, 0))
+    else:  # no Redis (the embedded mode): the database every process shares counts
+        try:
+            usages = _count_in_database(key, limits)
+        except DatabaseError as exc:
+            _cache_unavailable(tool, type(exc).__name__)
+            return
     exceeded = [(max(1, time_left), rate, who)
                 for (should_limit, time_left), (_group, rate, who) in zip(usages, limits) if should_limit]
     if exceeded:
@@ -134,6 +135,32 @@ def _count_in_redis(client, key: str, limits) -> list[tuple[bool, int]]:
         script = _scripts.setdefault(id(client), client.register_script(_COUNT_SCRIPT))
     counts = script(keys=buckets, args=expiries, client=client)
     return [(count > allowed, int(window_end - now)) for count, (allowed, window_end) in zip(counts, windows)]
+
+
+_TABLE = RateLimitCounter._meta.db_table
+# One statement, atomic on SQLite and Postgres alike: create the bucket at 1 or add 1, and read the count.
+_UPSERT = (f'INSERT INTO {_TABLE} ("key", "count", "expires_at") VALUES (%s, 1, %s) '
+           f'ON CONFLICT ("key") DO UPDATE SET "count" = {_TABLE}."count" + 1 RETURNING "count"')
+_PRUNE_EVERY = 200  # on average once per this many counted calls, expired buckets are deleted
+
+
+def _count_in_database(key: str, limits) -> list[tuple[bool, int]]:
+    """Like ``_count_in_redis``, in the ``RateLimitCounter`` table (autocommit: one statement per bucket)."""
+    now = time.time()
+    results = []
+    with connection.cursor() as cursor:
+        for group, rate, _who in limits:
+            allowed, period = _split_rate(rate)
+            window_end = (int(now) // period + 1) * period
+            bucket = f"rl:{group}:{rate}:{key}:{window_end}"[:255]
+            expires_at = connection.ops.adapt_datetimefield_value(
+                datetime.fromtimestamp(window_end, tz=dt_timezone.utc))
+            cursor.execute(_UPSERT, [bucket, expires_at])
+            count = cursor.fetchone()[0]
+            results.append((count > allowed, int(window_end - now)))
+    if random.randrange(_PRUNE_EVERY) == 0:
+        RateLimitCounter.objects.filter(expires_at__lt=datetime.fromtimestamp(now, tz=dt_timezone.utc)).delete()
+    return results
 
 
 def tool_is_destructive(tool) -> bool:

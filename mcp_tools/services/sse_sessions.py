@@ -18,7 +18,6 @@ A client's ``notifications/cancelled`` uses the signal every MCP transport share
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 import json
 import secrets
 import time
@@ -28,6 +27,7 @@ from django.conf import settings
 import redis
 
 from ..protocol import SessionState
+from ..redis_client import redis_client
 
 _PREFIX = "mcp:sse:"
 # Store the state only while the session still exists (the stream may have closed meanwhile).
@@ -60,11 +60,9 @@ def _channel(session_id: str) -> str:
     return f"{_PREFIX}channel:{session_id}"
 
 
-@lru_cache(maxsize=1)
 def _client(url: str) -> redis.Redis:
-    # No socket timeout: subscribers block in get_message(timeout=...) by design.
-    # health_check_interval makes a pub/sub connection notice a dead server.
-    return redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+    # Subscribers wait in get_message(timeout=...), which polls, so the socket timeout does not cut them short.
+    return redis_client(url)
 
 
 def sse_redis() -> redis.Redis:

@@ -15,17 +15,15 @@ Anonymous callers (public endpoints) cannot own tasks, so async tools refuse the
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 import json
 import logging
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ..commit_hooks import on_commit_call
 from ..exceptions import (
     InvalidArguments,
     InvocationError,
@@ -36,7 +34,7 @@ from ..exceptions import (
 )
 from ..models import ToolTask
 from .audit import audit_record
-from .broker import broker_check
+from .broker import broker_check, broker_publish
 from .live_events import FALLBACK_POLL_S, task_event_publish, task_events_listen
 
 logger = logging.getLogger("mcp_tools.tasks")
@@ -70,6 +68,14 @@ def _enqueue(*, task_id: str, countdown: float | None = None) -> None:
     from ..tasks import run_tool_task
 
     run_tool_task.apply_async((task_id,), countdown=countdown)
+
+
+def _enqueue_after_commit(task_id: str) -> None:
+    """Publish once the row is committed. Never raises: a task the broker did not take is re-enqueued by
+    ``tasks_cleanup`` (it stays 'working' and unstarted)."""
+    def publish_committed():
+        broker_publish(lambda: _enqueue(task_id=task_id), what=f"task {task_id}")
+    transaction.on_commit(publish_committed)
 
 
 def task_create(*, tool, arguments: dict, caller, request_id: str, started: float, ttl_s: int | None = None,
@@ -106,7 +112,7 @@ def task_create(*, tool, arguments: dict, caller, request_id: str, started: floa
         duration_ms = (time.perf_counter() - started) * 1000
         event = audit_record(tool=tool, tool_name=tool.name, caller=caller, outcome="queued", arguments=arguments,
                              duration_ms=duration_ms, request_id=request_id, task_id=task.pk)
-        on_commit_call(_enqueue, task_id=task.pk, robust=True)
+        _enqueue_after_commit(task.pk)
     return Invocation(outcome="queued", result=task_as_dict(task), task_id=task.pk, audit_id=event.pk,
                       duration_ms=duration_ms, tool=tool)
 
@@ -130,9 +136,46 @@ def _caller_of(task: ToolTask):
                   protocol_version=task.protocol_version)
 
 
+_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+
+def _reconnect_for_retry(exc: Exception) -> bool:
+    """After a lost database connection: drop it and say whether one retry is safe.
+
+    Safe only outside a transaction (autocommit): inside one, the work it held is gone and a
+    retry would run on a half state. The next query opens a fresh connection.
+    """
+    if connection.in_atomic_block:
+        return False
+    logger.warning("Database connection lost (%s: %s); reconnecting once.", type(exc).__name__, exc)
+    connection.close()
+    return True
+
+
+def _autocommit_write(write):
+    """``write()``, once more on a fresh connection if the first met a lost one (and no transaction is open)."""
+    try:
+        return write()
+    except _CONNECTION_ERRORS as exc:
+        if not _reconnect_for_retry(exc):
+            raise
+        return write()
+
+
 def _finish(task: ToolTask, *, status: str, outcome: str, error_code: str = "", message: str = "",
             duration_ms: float = 0.0, audit_arguments=None) -> bool:
-    """Record a failed/cancelled end (only if still working) and its audit event."""
+    """Record a failed/cancelled end (only if still working) and its audit event.
+
+    Both writes are safe to repeat (a conditional update, then the audit insert), so a lost
+    connection is replaced once instead of leaving the row 'working' until its lease runs out.
+    """
+    return _autocommit_write(lambda: _finish_once(task, status=status, outcome=outcome, error_code=error_code,
+                                                  message=message, duration_ms=duration_ms,
+                                                  audit_arguments=audit_arguments))
+
+
+def _finish_once(task: ToolTask, *, status: str, outcome: str, error_code: str, message: str,
+                 duration_ms: float, audit_arguments) -> bool:
     now = timezone.now()
     updated = ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
         status=status, outcome=outcome, error_code=error_code, error_message=message[:2000], arguments=None,
@@ -191,9 +234,10 @@ def _progress_reporter(task: ToolTask):
             return
         state["stored_at"] = now
         text = message or (f"{progress:g}/{total:g}" if total else f"{progress:g}")
-        stored = ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING).update(
+        working = ToolTask.objects.filter(pk=task_id, status=ToolTask.Status.WORKING)
+        stored = _autocommit_write(lambda: working.update(
             status_message=text[:500], progress={"progress": progress, "total": total, "message": message},
-            updated_at=timezone.now())
+            updated_at=timezone.now()))
         if not stored:
             raise _Cancelled()
     return report
@@ -219,13 +263,26 @@ def task_run(*, task_id: str) -> TaskStep:
 
     def store(result):
         finished = timezone.now()
-        stored = ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
-            status=ToolTask.Status.COMPLETED, result=result, outcome="ok", arguments=None,
-            finished_at=finished, updated_at=finished, status_message="")
+
+        def write():
+            return ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.WORKING).update(
+                status=ToolTask.Status.COMPLETED, result=result, outcome="ok", arguments=None,
+                finished_at=finished, updated_at=finished, status_message="")
+        def write_or_find():
+            # A retry may find the first write already landed (the connection dropped on the answer).
+            return write() or ToolTask.objects.filter(pk=task.pk, status=ToolTask.Status.COMPLETED,
+                                                      finished_at=finished).exists()
+        try:
+            stored = write()
+        except _CONNECTION_ERRORS as exc:
+            # The tool has run: keep its result rather than lose it to a dropped connection.
+            if not _reconnect_for_retry(exc):
+                raise
+            stored = write_or_find()
         if not stored:
             raise _Cancelled()
         # Announced after commit: a waiter that hears it must find the result in the row.
-        transaction.on_commit(partial(_status_changed, task, ToolTask.Status.COMPLETED))
+        transaction.on_commit(lambda: _status_changed(task, ToolTask.Status.COMPLETED))
 
     try:
         if task.expires_at <= now:
@@ -251,6 +308,19 @@ def task_run(*, task_id: str) -> TaskStep:
         return TaskStep(status=ToolTask.Status.CANCELLED)
     except InvocationError as exc:
         _finish(task, status=ToolTask.Status.FAILED, outcome=exc.outcome, error_code=exc.code, message=exc.message,
+                duration_ms=(time.perf_counter() - started) * 1000, audit_arguments=arguments)
+        return TaskStep(status=ToolTask.Status.FAILED)
+    except _CONNECTION_ERRORS as exc:
+        # The database went away while the tool ran or its result was stored (an atomic kind's work was
+        # rolled back with its transaction). Say so at once, on a fresh connection, rather than leave the
+        # row 'working' for the lease to expire into a misleading "worker lost".
+        if not _reconnect_for_retry(exc):
+            raise
+        logger.error("Task %s of tool %r lost its database connection (request %s): %s", task.pk, task.tool_name,
+                     task.request_id, exc)
+        _finish(task, status=ToolTask.Status.FAILED, outcome="internal_error", error_code="database_unavailable",
+                message="The database connection was lost while the tool ran or its result was stored; the tool "
+                        "may have run. Check its effects before calling it again.",
                 duration_ms=(time.perf_counter() - started) * 1000, audit_arguments=arguments)
         return TaskStep(status=ToolTask.Status.FAILED)
     except Exception:

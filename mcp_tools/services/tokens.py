@@ -95,11 +95,30 @@ def ip_allowed(token: ApiToken, client_ip: str | None) -> bool:
     return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in token.allowed_ips)
 
 
-def _token_row(prefix: str) -> ApiToken | None:
+class _NoToken:
+    """A cached "no token has this prefix": misses are cached like hits, so both cost the same."""
+
+
+_DUMMY_SALT = "dummy-salt"
+
+
+def _token_row(prefix: str) -> ApiToken | _NoToken:
     token = ApiToken.objects.filter(prefix=prefix).first()
-    if token is not None:
-        allowed_tool_ids(token)  # cached with the row; grants changes invalidate it (m2m_changed)
+    if token is None:
+        return _NoToken()  # invalidated like every entry: issuing a token bumps the generation
+    allowed_tool_ids(token)  # cached with the row; grants changes invalidate it (m2m_changed)
     return token
+
+
+_dummy_hashes: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    """What a miss compares against; computed once per pepper, as a hit's hash is read, not computed."""
+    pepper = settings.MCP_TOKEN_PEPPER
+    if pepper not in _dummy_hashes:
+        _dummy_hashes[pepper] = _hash("dummy-secret", _DUMMY_SALT)
+    return _dummy_hashes[pepper]
 
 
 def token_authenticate(*, raw: str, client_ip: str | None = None) -> ApiToken:
@@ -108,12 +127,14 @@ def token_authenticate(*, raw: str, client_ip: str | None = None) -> ApiToken:
     if parts is None:
         raise AuthenticationFailed("Malformed API token: expected the 'mcp_…' value shown when it was issued.")
     prefix, secret = parts
-    # The row may come from this process's cache (invalidated on every change, see lookup_cache);
-    # the secret is still checked against its hash on every request.
-    token = cached_lookup(kind=TOKENS, key=prefix, load=lambda: _token_row(prefix))
-    # Compare even when no row matched, so timing does not reveal valid prefixes.
-    expected = token.secret_hash if token else _hash("dummy-secret", "dummy-salt")
-    if not hmac.compare_digest(_hash(secret, token.salt if token else "dummy-salt"), expected) or token is None:
+    # The row, or the fact that there is none, may come from this process's cache (invalidated on
+    # every change, see lookup_cache), so a known and an unknown prefix take the same path; the
+    # secret is hashed and compared in constant time on every request, against a dummy hash when no
+    # row matched, so timing does not reveal valid prefixes.
+    found = cached_lookup(kind=TOKENS, key=prefix, load=lambda: _token_row(prefix))
+    token = found if isinstance(found, ApiToken) else None
+    salt, expected = (token.salt, token.secret_hash) if token is not None else (_DUMMY_SALT, _dummy_hash())
+    if not hmac.compare_digest(_hash(secret, salt), expected) or token is None:
         raise AuthenticationFailed("Invalid API token.")
     now = timezone.now()
     if token.revoked_at is not None:

@@ -111,8 +111,8 @@ class TestTokenAdmin:
     def test_the_secret_is_shown_once_and_only_a_hash_is_stored(self, admin_client, tools):
         response = admin_client.post(reverse("admin:mcp_tools_apitoken_add"), {
             "name": "billing agent", "allowed_tools": [tools["echo"].pk], "scopes": "[]", "allowed_ips": "[]",
-            "rate_limit": "", "expires_at_0": "", "expires_at_1": ""})
-        assert response.status_code == 200
+            "rate_limit": "", "expires_at_0": "", "expires_at_1": ""}, follow=True)
+        assert response.status_code == 200 and len(response.redirect_chain) == 1
         assert "no-store" in response["Cache-Control"]
         secret = re.search(r'id="token-secret"[^>]*>(mcp_[^<]+)<', response.content.decode()).group(1)
         token = ApiToken.objects.get(name="billing agent")
@@ -122,6 +122,34 @@ class TestTokenAdmin:
         change_page = admin_client.get(reverse("admin:mcp_tools_apitoken_change", args=[token.pk])).content.decode()
         assert token.prefix in change_page and secret not in change_page
         assert secret not in admin_client.get(reverse("admin:mcp_tools_apitoken_changelist")).content.decode()
+
+    def test_reloading_the_created_page_issues_no_second_token_and_hides_the_secret(self, admin_client, tools):
+        form = {"name": "reloaded", "all_tools": "on", "scopes": "[]", "allowed_ips": "[]", "rate_limit": "",
+                "expires_at_0": "", "expires_at_1": ""}
+        posted = admin_client.post(reverse("admin:mcp_tools_apitoken_add"), form)
+        token = ApiToken.objects.get(name="reloaded")
+        created_url = reverse("admin:mcp_tools_apitoken_created", args=[token.pk])
+        assert posted.status_code == 302 and posted["Location"] == created_url  # POST, redirect, GET
+        assert "mcp_" not in posted.content.decode()
+        first = admin_client.get(created_url)
+        secret = re.search(r'id="token-secret"[^>]*>(mcp_[^<]+)<', first.content.decode()).group(1)
+        assert token_authenticate(raw=secret) == token
+        reloaded = admin_client.get(created_url)  # what the browser's reload sends
+        assert reloaded.status_code == 200 and "no-store" in reloaded["Cache-Control"]
+        page = reloaded.content.decode()
+        assert secret not in page and 'id="token-secret-gone"' in page and token.prefix in page
+        assert ApiToken.objects.filter(name="reloaded").count() == 1
+        assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 1
+
+    def test_the_created_page_never_shows_another_tokens_secret(self, admin_client, tools):
+        from mcp_tools.services.tokens import token_issue
+
+        other = token_issue(name="other", all_tools=True).token
+        admin_client.post(reverse("admin:mcp_tools_apitoken_add"), {
+            "name": "mine", "all_tools": "on", "scopes": "[]", "allowed_ips": "[]", "rate_limit": "",
+            "expires_at_0": "", "expires_at_1": ""})
+        page = admin_client.get(reverse("admin:mcp_tools_apitoken_created", args=[other.pk])).content.decode()
+        assert 'id="token-secret"' not in page and 'id="token-secret-gone"' in page
 
     def test_revoke_action(self, admin_client, tools):
         from mcp_tools.services.tokens import token_issue

@@ -72,3 +72,40 @@ def test_last_used_is_written_at_most_once_a_minute(django_assert_max_num_querie
     with django_assert_max_num_queries(1):  # at most the lookup (none when cached), no UPDATE
         token_authenticate(raw=issued.secret)
     assert ApiToken.objects.get(pk=issued.token.pk).last_used_at == first
+
+
+def _wrong_secret(prefix: str) -> str:
+    return f"mcp_{prefix}_{'x' * 43}"
+
+
+def test_a_miss_is_cached_like_a_hit_so_both_paths_cost_the_same(django_assert_num_queries):
+    known = token_issue(name="agent").token.prefix
+    unknown = "zz" + known[2:] if not known.startswith("zz") else "yy" + known[2:]
+    for prefix in (known, unknown):  # first sight of each prefix reads the database once
+        with pytest.raises(AuthenticationFailed, match="Invalid API token"):
+            token_authenticate(raw=_wrong_secret(prefix))
+    for prefix in (known, unknown):  # from then on neither does: a miss gives no timing signal
+        with django_assert_num_queries(0), pytest.raises(AuthenticationFailed, match="Invalid API token"):
+            token_authenticate(raw=_wrong_secret(prefix))
+
+
+def test_both_paths_hash_the_secret_and_compare_in_constant_time(monkeypatch):
+    from mcp_tools.services import tokens
+
+    compared = []
+    real = tokens.hmac.compare_digest
+    monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: compared.append((len(a), len(b))) or real(a, b))
+    known = token_issue(name="agent").token.prefix
+    for prefix in (known, "q" * 8):
+        with pytest.raises(AuthenticationFailed):
+            token_authenticate(raw=_wrong_secret(prefix))
+    assert compared == [(64, 64), (64, 64)]
+
+
+def test_a_cached_miss_is_forgotten_when_a_token_with_that_prefix_appears():
+    with pytest.raises(AuthenticationFailed):
+        token_authenticate(raw=_wrong_secret("p" * 8))
+    issued = token_issue(name="agent")
+    secret_part = issued.secret.split("_", 2)[2]
+    ApiToken.objects.filter(pk=issued.token.pk).update(prefix="p" * 8)
+    assert token_authenticate(raw=f"mcp_{'p' * 8}_{secret_part}").pk == issued.token.pk

@@ -50,7 +50,23 @@ class RedisServer:
         except OSError:
             return False
 
+    def freeze(self):
+        """SIGSTOP: the server hangs (the kernel still accepts connections; nothing answers)."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def kill(self):
+        """SIGKILL: the server is gone at once, as in a crash."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
     def stop(self):
+        self.thaw()  # a stopped process cannot handle SIGTERM
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)

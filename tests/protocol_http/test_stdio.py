@@ -70,3 +70,68 @@ def test_mcp_stdio_refuses_a_bad_token(db):
                             env=_env(database_url_of_tests()), capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "Malformed API token" in result.stderr
     assert result.stdout == ""
+
+
+class _StdioSession:
+    """A running `manage.py mcp_stdio` driven line by line (a thread reads stdout, so reads can time out)."""
+
+    def __init__(self, token: str):
+        import queue
+        import threading
+
+        self.process = subprocess.Popen([sys.executable, "manage.py", "mcp_stdio"], cwd=REPO,
+                                        env={**_env(database_url_of_tests()), "MCP_TOKEN": token},
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+        self.lines = queue.Queue()
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.process.stdout], daemon=True).start()
+
+    def send(self, message: dict) -> None:
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+
+    def reply(self, timeout: float = 30) -> dict:
+        return json.loads(self.lines.get(timeout=timeout))
+
+    def call(self, request_id: int, title: str) -> dict:
+        self.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+                   "params": {"name": "create_ticket", "arguments": {"title": title, "description": "d"}}})
+        return self.reply()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("change", ["revoked", "expired"])
+def test_a_running_stdio_session_stops_when_its_token_is_revoked_or_expires(change, demo, issue_token):
+    from django.utils import timezone
+
+    from mcp_tools.models import ApiToken
+    from mcp_tools.services.tokens import token_revoke
+
+    issued = issue_token(name="stdio", all_tools=True)
+    session = _StdioSession(issued.secret)
+    try:
+        session.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+        assert session.reply()["result"]["protocolVersion"] == "2025-11-25"
+        session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        before = session.call(2, "Before")
+        assert before["result"].get("isError", False) is False, before
+        if change == "revoked":
+            token_revoke(token=issued.token)
+        else:
+            token = ApiToken.objects.get(pk=issued.token.pk)  # as the admin's change form saves it
+            token.expires_at = timezone.now()
+            token.save(update_fields=["expires_at"])
+        refused = session.call(3, "After")
+        assert refused["id"] == 3 and refused["error"]["code"] == -32600
+        assert ("revoked" if change == "revoked" else "expired") in refused["error"]["message"]
+        assert session.process.wait(timeout=30) != 0
+        assert "Session ended" in session.process.stderr.read()
+    finally:
+        session.close()
+    assert list(Ticket.objects.filter(title__in=["Before", "After"]).values_list("title", flat=True)) == ["Before"]
+    assert AuditEvent.objects.filter(tool_name="create_ticket").count() == 1

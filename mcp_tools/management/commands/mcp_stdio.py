@@ -26,7 +26,7 @@ from django.db import close_old_connections
 from ...exceptions import AuthenticationFailed, NotPermitted
 from ...models import McpEndpoint
 from ...protocol import ProtocolError
-from ...protocol.jsonrpc import INTERNAL_ERROR, ErrorResponse, InvalidMessage, Response, error_response
+from ...protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, ErrorResponse, InvalidMessage, Response, error_response
 from ...services.tokens import token_authenticate
 from ...transports.json_limits import request_message
 from ...transports.mcp_backend import get_dispatcher, principal_for
@@ -108,7 +108,7 @@ class Command(BaseCommand):
         if not token:
             raise CommandError("Give an API token with --token or the MCP_TOKEN environment variable.")
         try:
-            credential = token_authenticate(raw=token)
+            token_authenticate(raw=token)  # refuse a bad token at start, before reading stdin
         except (AuthenticationFailed, NotPermitted) as exc:
             raise CommandError(str(getattr(exc, "message", exc))) from None
         chosen = None
@@ -116,16 +116,27 @@ class Command(BaseCommand):
             chosen = McpEndpoint.objects.filter(slug=endpoint, enabled=True).first()
             if chosen is None:
                 raise CommandError(f"No enabled MCP endpoint '{endpoint}'.")
-        principal = principal_for(credential=credential, endpoint=chosen, client_ip=None, transport="stdio")
         dispatcher = get_dispatcher(chosen)
-        # Lines are read as bytes: text that is not UTF-8 is the parser's to refuse (-32700), not a crash.
-        self.serve(dispatcher, principal, sys.stdin.buffer, sys.stdout)
 
-    def serve(self, dispatcher, principal, stdin, stdout) -> None:
+        def current_principal():
+            """Checked before every request, as the HTTP doors check theirs: revocation and expiry end the session."""
+            close_old_connections()
+            fresh = token_authenticate(raw=token)
+            return principal_for(credential=fresh, endpoint=chosen, client_ip=None, transport="stdio")
+
+        # Lines are read as bytes: text that is not UTF-8 is the parser's to refuse (-32700), not a crash.
+        self.serve(dispatcher, current_principal, sys.stdin.buffer, sys.stdout)
+
+    def serve(self, dispatcher, current_principal, stdin, stdout) -> None:
+        """Serve until stdin closes; raise CommandError when the token stops being valid (revoked, expired).
+
+        ``current_principal()`` returns the caller for the next request or raises AuthenticationFailed /
+        NotPermitted; the refused request is answered with that reason before the session ends.
+        """
         connection = _Connection(_Writer(stdout), float(settings.MCP_CLIENT_REQUEST_TIMEOUT_S))
         pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="mcp-stdio")
 
-        def run(message):
+        def run(message, principal):
             close_old_connections()
             try:
                 outcome = dispatcher.handle(message, session=connection.session, principal=principal,
@@ -141,6 +152,7 @@ class Command(BaseCommand):
             finally:
                 close_old_connections()
 
+        refused = None
         try:
             for line in stdin:
                 if not line.strip():
@@ -152,10 +164,20 @@ class Command(BaseCommand):
                     continue
                 if isinstance(message, (Response, ErrorResponse)):
                     connection.deliver(message)
-                elif getattr(message, "method", "") in ("initialize", "notifications/initialized",
-                                                        "notifications/cancelled"):
-                    run(message)  # in order: later messages depend on the session they set up
+                    continue
+                try:
+                    principal = current_principal()
+                except (AuthenticationFailed, NotPermitted) as exc:
+                    refused = str(getattr(exc, "message", exc))
+                    if getattr(message, "id", None) is not None:
+                        connection.writer.write(error_response(message.id, INVALID_REQUEST, refused))
+                    break
+                if getattr(message, "method", "") in ("initialize", "notifications/initialized",
+                                                      "notifications/cancelled"):
+                    run(message, principal)  # in order: later messages depend on the session they set up
                 else:
-                    pool.submit(run, message)
+                    pool.submit(run, message, principal)
         finally:
             pool.shutdown(wait=True)
+        if refused is not None:
+            raise CommandError(f"Session ended: {refused}")
