@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import re
 import secrets
+from urllib.parse import urlsplit
 from pathlib import Path
 
 import dj_database_url
@@ -158,6 +159,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 MCP_REDIS_CONNECT_TIMEOUT_MS = env_int("MCP_REDIS_CONNECT_TIMEOUT_MS", 500, minimum=10)
 MCP_REDIS_SOCKET_TIMEOUT_MS = env_int("MCP_REDIS_SOCKET_TIMEOUT_MS", 1000, minimum=10)
 MCP_REDIS_DOWN_S = env_int("MCP_REDIS_DOWN_S", 5, minimum=1)
+# Redis pub/sub channels are shared by every database number of a server, so two deployments on one Redis
+# (say db 0 and db 1) would hear each other's change feeds and session messages. Every channel name starts
+# with this prefix; by default the database number of REDIS_URL tells deployments apart.
+MCP_REDIS_CHANNEL_PREFIX = env_str("MCP_REDIS_CHANNEL_PREFIX") or "db{}:".format(
+    (urlsplit(REDIS_URL).path.strip("/") or "0") if REDIS_URL else "0")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
     "socket_connect_timeout": MCP_REDIS_CONNECT_TIMEOUT_MS / 1000,

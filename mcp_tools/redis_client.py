@@ -33,6 +33,15 @@ _down_until: dict[str, float] = {}
 _clients: dict[tuple, redis.Redis] = {}
 
 
+def redis_channel(name: str) -> str:
+    """The pub/sub channel ``name`` of this deployment.
+
+    Pub/sub ignores the database number, so every channel carries ``MCP_REDIS_CHANNEL_PREFIX`` (by default
+    the database number of ``REDIS_URL``): deployments sharing a server never hear each other.
+    """
+    return settings.MCP_REDIS_CHANNEL_PREFIX + name
+
+
 def redis_address(url: str) -> str:
     """The server a URL points at ("host:port" or the socket path): the breaker's key."""
     parts = urlsplit(url)

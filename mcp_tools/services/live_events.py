@@ -35,7 +35,7 @@ from typing import Any, Iterator
 from django.conf import settings
 from django.db import transaction
 
-from ..redis_client import redis_client
+from ..redis_client import redis_channel, redis_client
 
 logger = logging.getLogger("mcp_tools.tasks")
 
@@ -212,7 +212,7 @@ class _RedisBus:
         self.client = redis_client(url)
 
     def publish(self, channel: str, data: str) -> None:
-        self.client.publish(channel, data)
+        self.client.publish(redis_channel(channel), data)
 
     def mark(self, key: str, ttl_s: int) -> None:
         self.client.set(key, "1", ex=ttl_s)
@@ -221,7 +221,7 @@ class _RedisBus:
         return bool(self.client.exists(key))
 
     def subscribe(self, *channels: str) -> _RedisSubscription:
-        return _RedisSubscription(self.client, channels)
+        return _RedisSubscription(self.client, tuple(redis_channel(name) for name in channels))
 
 
 class _LocalSubscription:

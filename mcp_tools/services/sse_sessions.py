@@ -27,7 +27,7 @@ from django.conf import settings
 import redis
 
 from ..protocol import SessionState
-from ..redis_client import redis_client
+from ..redis_client import redis_channel, redis_client
 
 _PREFIX = "mcp:sse:"
 # Store the state only while the session still exists (the stream may have closed meanwhile).
@@ -57,7 +57,7 @@ def _session_key(session_id: str) -> str:
 
 
 def _channel(session_id: str) -> str:
-    return f"{_PREFIX}channel:{session_id}"
+    return redis_channel(f"{_PREFIX}channel:{session_id}")
 
 
 def _client(url: str) -> redis.Redis:
