@@ -124,6 +124,8 @@ MCP_SQL_READONLY_ROLE = env_str("MCP_SQL_READONLY_ROLE", "mcp_readonly")
 MCP_SQL_READONLY_TABLES = env_list("MCP_SQL_READONLY_TABLES", ["users", "products", "orders"])
 # Upper bound for any statement of the read-only role (each tool's own timeout applies below it).
 MCP_SQL_STATEMENT_TIMEOUT_MS = env_int("MCP_SQL_STATEMENT_TIMEOUT_MS", 30_000, minimum=100)
+# Largest result (bytes of JSON) a query tool may return; enforced while rows are fetched.
+MCP_RESULT_MAX_BYTES = env_int("MCP_RESULT_MAX_BYTES", 1_000_000, minimum=1_000)
 DATABASES[MCP_SQL_READONLY_ALIAS] = readonly_database(
     default=DATABASES["default"], database_url=DATABASE_URL, readonly_url=env_str("MCP_SQL_READONLY_URL"),
     role=MCP_SQL_READONLY_ROLE, password=env_str("MCP_SQL_READONLY_PASSWORD"),
