@@ -3,7 +3,7 @@ import ipaddress
 
 from django import forms
 
-from .kinds.base import get_kind, kind_choices
+from .kinds.base import config_problems, get_kind, kind_choices
 from .models import ApiToken, Tool
 from .services.schemas import input_schema_problems, instance_problems, schema_problems
 from .services.secret_config import config_masked, config_unmasked
@@ -70,7 +70,9 @@ class ToolAdminForm(forms.ModelForm):
             if not isinstance(config, dict):
                 self.add_error("config", "The configuration must be a JSON object.")
                 return cleaned
-            problems = instance_problems(kind.config_schema, config) or kind.check_config(config)
+            input_schema = cleaned.get("input_schema")
+            problems = instance_problems(kind.config_schema, config) or config_problems(
+                kind, config, input_schema=input_schema if isinstance(input_schema, dict) else None)
             if problems:
                 self.add_error("config", forms.ValidationError(problems))
         return cleaned

@@ -5,6 +5,7 @@ is validated against the kind's ``config_schema`` when an admin saves it.
 Kinds never check auth, limits or schemas of arguments: the pipeline does.
 """
 from dataclasses import dataclass, field
+import inspect
 from typing import Any, Callable
 
 
@@ -30,8 +31,12 @@ class HandlerKind:
     # Kinds that wait on the network set this False: no transaction across I/O.
     atomic: bool = True
 
-    def check_config(self, config: dict) -> list[str]:
-        """Extra checks beyond the JSON Schema; return human-readable problems."""
+    def check_config(self, config: dict, *, input_schema: dict | None = None) -> list[str]:
+        """Extra checks beyond the JSON Schema; return human-readable problems.
+
+        ``input_schema`` is the tool's input schema being saved with the config (None when unknown),
+        so a kind can refuse a config that could never run with those arguments.
+        """
         return []
 
     def run(self, arguments: dict, config: dict, context: InvocationContext) -> Any:
@@ -46,6 +51,13 @@ def register(kind_class: type[HandlerKind]) -> type[HandlerKind]:
         raise ValueError(f"{kind_class.__name__} has no name")
     _REGISTRY[kind_class.name] = kind_class()
     return kind_class
+
+
+def config_problems(kind: HandlerKind, config: dict, *, input_schema: dict | None = None) -> list[str]:
+    """``kind.check_config``, given the input schema when the kind's check accepts it."""
+    if "input_schema" in inspect.signature(kind.check_config).parameters:
+        return kind.check_config(config, input_schema=input_schema)
+    return kind.check_config(config)
 
 
 def get_kind(name: str) -> HandlerKind | None:

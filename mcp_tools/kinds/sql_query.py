@@ -150,7 +150,20 @@ def _prepared(sql, *, allowed_tables, dialect, allowed_columns=None, schema=None
     tree, problems = _sqlglot_select(sql, dialect)
     if problems:
         raise QueryRefused(problems)
-    return tree.sql(dialect=dialect, comments=False)
+    return tree.transform(_sqlite_extract).sql(dialect=dialect, comments=False)
+
+
+_STRFTIME_UNITS = {"YEAR": "%Y", "MONTH": "%m", "DAY": "%d", "HOUR": "%H", "MINUTE": "%M", "SECOND": "%S",
+                   "DOW": "%w", "DOY": "%j", "WEEK": "%W"}
+
+
+def _sqlite_extract(node):
+    """SQLite has no EXTRACT: the standard's EXTRACT(YEAR FROM x) becomes CAST(STRFTIME('%Y', x) AS INTEGER)."""
+    if isinstance(node, exp.Extract):
+        unit = _STRFTIME_UNITS.get(node.this.name.upper())
+        if unit:
+            return exp.cast(exp.func("STRFTIME", exp.Literal.string(unit), node.expression), "INTEGER")
+    return node
 
 
 def sql_prepare(sql: str, *, allowed_tables: list[str], dialect: str, max_rows: int,
