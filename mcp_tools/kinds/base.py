@@ -42,6 +42,10 @@ class HandlerKind:
     def run(self, arguments: dict, config: dict, context: InvocationContext) -> Any:
         raise NotImplementedError
 
+    def rest_result(self, result: Any) -> Any:
+        """``result`` as the REST pair answers it under ``"result"`` (MCP always gets ``result`` itself)."""
+        return result
+
 
 _REGISTRY: dict[str, HandlerKind] = {}
 

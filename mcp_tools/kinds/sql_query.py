@@ -434,6 +434,10 @@ class SqlQueryKind(HandlerKind):
                                 "for the caller's query: it could never run. Add a fixed query or that property.")
         return problems
 
+    def rest_result(self, result):
+        """The seed's REST shape: the list of row objects (MCP's structuredContent stays the object)."""
+        return result["rows"] if isinstance(result, dict) and "rows" in result else result
+
     def run(self, arguments, config, context):
         alias = _alias(config)
         max_rows = int(config.get("max_rows", 100))
