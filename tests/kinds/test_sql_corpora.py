@@ -111,3 +111,20 @@ def test_a_huge_result_is_refused_with_the_limit_in_the_message(company, setting
         run("SELECT rpad('x', 100000, 'y') AS big FROM users", CONFIG)
     # Within the budget, the same shape of query answers.
     assert run("SELECT rpad('x', 100, 'y') AS big FROM users", CONFIG)["row_count"] == 20
+
+
+def test_the_seeded_fixed_lookup_checks_and_runs_on_both(backend):
+    from demo_company.seed import demo_tools
+    from mcp_tools.kinds.sql_query import fixed_query_problems
+
+    tool = next(t for t in demo_tools("http://127.0.0.1:9") if t["name"] == "get_customer_by_email")
+    config = {**tool["config"], **{k: v for k, v in backend["config"].items() if k == "database"}}
+    alias = config.get("database", "tools_readonly")
+    assert fixed_query_problems(config["query"], alias=alias, allowed_tables=config["allowed_tables"],
+                                input_schema=tool["input_schema"]) == []
+    assert fixed_query_problems("SELECT nope FROM users WHERE email = %(email)s", alias=alias,
+                                allowed_tables=["users"], input_schema=tool["input_schema"])
+    email = Customer.objects.order_by("id").values_list("email", flat=True).first()
+    context = InvocationContext(tool_name="get_customer_by_email", request_id="t", timeout_s=5)
+    result = get_kind("sql_query").run({"email": email}, config, context)
+    assert [row["email"] for row in result["rows"]] == [email]
