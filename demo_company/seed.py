@@ -122,7 +122,8 @@ def demo_tools(internal_api_base: str) -> list[dict]:
             "input_schema": {
                 "type": "object",
                 "properties": {
-                    "user_id": {"type": "string", "description": "Recipient e-mail address"},
+                    "user_id": {"type": "string", "description": "The recipient: a user id (a customer id from the "
+                                                   "users table, or an account id) or an e-mail address"},
                     "message": {"type": "string", "minLength": 1},
                     "subject": {"type": "string"},
                 },

@@ -3,12 +3,23 @@ import ipaddress
 
 from django import forms
 
-from .kinds.base import get_kind, kind_choices
+from .kinds.base import config_problems, get_kind, kind_choices
 from .models import ApiToken, Tool
 from .services.schemas import input_schema_problems, instance_problems, schema_problems
 from .services.secret_config import config_masked, config_unmasked
 
 ANNOTATION_KEYS = {"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
+
+
+CONFIG_HELP = (
+    "Handler configuration, checked against the kind. sql_query: a fixed \"query\" writes placeholders as "
+    "%(name)s (each a property of the input schema; a literal % as %%) and is planned by the database on save "
+    "with every placeholder NULL; without one, the caller's SELECT comes from the \"query_argument\" property. "
+    "http_request: \"path\" starts with '/', each {placeholder} value becomes one percent-encoded segment "
+    "('.', '..' and empty values refused); a base_url on a loopback or private address needs an "
+    "\"allowed_hosts\" entry; secret_headers values are scrubbed from responses when echoed as sent, in "
+    "another letter case, percent-encoded or base64, not when hashed or otherwise transformed."
+)
 
 
 class ToolAdminForm(forms.ModelForm):
@@ -20,6 +31,12 @@ class ToolAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "kind" in self.fields:
             self.fields["kind"] = forms.ChoiceField(choices=kind_choices(), help_text=self.fields["kind"].help_text)
+        if "config" in self.fields:
+            self.fields["config"].help_text = CONFIG_HELP
+        if "input_schema" in self.fields:
+            self.fields["input_schema"].help_text = (
+                "JSON Schema of the arguments, validated by the dialect its $schema declares (2020-12 when "
+                "absent; 2019-09, draft-07, -06, -04 accepted).")
         for name in ("input_schema", "output_schema"):
             if name in self.fields:
                 self.fields[name].required = False
@@ -81,7 +98,9 @@ class ToolAdminForm(forms.ModelForm):
             if not isinstance(config, dict):
                 self.add_error("config", "The configuration must be a JSON object.")
                 return cleaned
-            problems = instance_problems(kind.config_schema, config) or kind.check_config(config)
+            input_schema = cleaned.get("input_schema")
+            problems = instance_problems(kind.config_schema, config) or config_problems(
+                kind, config, input_schema=input_schema if isinstance(input_schema, dict) else None)
             if problems:
                 self.add_error("config", forms.ValidationError(problems))
                 return cleaned

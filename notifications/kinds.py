@@ -2,6 +2,7 @@ from mcp_tools.exceptions import ToolError
 from mcp_tools.kinds.base import HandlerKind, register
 
 from .preferences import NoWebhookUrl
+from .recipients import recipient_resolve
 from .services import notification_as_dict, notification_get, notification_queue
 
 
@@ -38,7 +39,7 @@ class SendNotificationKind(HandlerKind):
             raise ToolError(f"Unknown channel '{channel}'; use 'email' or 'webhook'.")
         try:
             notification = notification_queue(
-                recipient=arguments["user_id"],
+                recipient=recipient_resolve(user_id=arguments["user_id"]),
                 message=arguments["message"],
                 subject=arguments.get("subject") or config.get("subject", ""),
                 channel=channel,

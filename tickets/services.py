@@ -24,7 +24,9 @@ def ticket_create(*, title: str, description: str, priority: str = Ticket.Priori
 
 
 def ticket_parse_id(value) -> int:
-    """Accept 42, "42" or "TICK-00042"; anything else is a clear InvalidArguments."""
+    """Accept 42, 42.0 (JSON Schema's integer), "42" or "TICK-00042"; anything else is a clear InvalidArguments."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     if isinstance(value, str):

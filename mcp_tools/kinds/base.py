@@ -5,6 +5,7 @@ is validated against the kind's ``config_schema`` when an admin saves it.
 Kinds never check auth, limits or schemas of arguments: the pipeline does.
 """
 from dataclasses import dataclass, field
+import inspect
 from typing import Any, Callable
 
 
@@ -45,12 +46,20 @@ class HandlerKind:
     def derives_schemas(self) -> bool:
         return type(self).derived_schemas is not HandlerKind.derived_schemas
 
-    def check_config(self, config: dict) -> list[str]:
-        """Extra checks beyond the JSON Schema; return human-readable problems."""
+    def check_config(self, config: dict, *, input_schema: dict | None = None) -> list[str]:
+        """Extra checks beyond the JSON Schema; return human-readable problems.
+
+        ``input_schema`` is the tool's input schema being saved with the config (None when unknown),
+        so a kind can refuse a config that could never run with those arguments.
+        """
         return []
 
     def run(self, arguments: dict, config: dict, context: InvocationContext) -> Any:
         raise NotImplementedError
+
+    def rest_result(self, result: Any) -> Any:
+        """``result`` as the REST pair answers it under ``"result"`` (MCP always gets ``result`` itself)."""
+        return result
 
 
 _REGISTRY: dict[str, HandlerKind] = {}
@@ -61,6 +70,13 @@ def register(kind_class: type[HandlerKind]) -> type[HandlerKind]:
         raise ValueError(f"{kind_class.__name__} has no name")
     _REGISTRY[kind_class.name] = kind_class()
     return kind_class
+
+
+def config_problems(kind: HandlerKind, config: dict, *, input_schema: dict | None = None) -> list[str]:
+    """``kind.check_config``, given the input schema when the kind's check accepts it."""
+    if "input_schema" in inspect.signature(kind.check_config).parameters:
+        return kind.check_config(config, input_schema=input_schema)
+    return kind.check_config(config)
 
 
 def get_kind(name: str) -> HandlerKind | None:

@@ -15,13 +15,16 @@ apply. The caller's own credentials are never forwarded; admin-set upstream
 secrets (``secret_headers``) are sent upstream only, and scrubbed from anything
 shown back.
 """
+import base64
 from dataclasses import dataclass
 import ipaddress
 import json
+import re
 import socket
+from functools import lru_cache
 from string import Formatter
 import time
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import httpx
 
@@ -145,19 +148,102 @@ def secret_values(config: dict) -> list[str]:
     return [v for v in (config.get("secret_headers") or {}).values() if isinstance(v, str) and v]
 
 
+# Credential parts shorter than this are not scrubbed on their own (they would redact ordinary words).
+_MIN_SECRET_PART = 8
+
+
+def _secret_forms(secret: str) -> tuple[list[str], list[str]]:
+    """(case-insensitive forms, exact forms) an upstream may echo ``secret`` in: as sent and its credential
+    part ("Bearer <token>"), each also percent-encoded; and their base64 (standard, URL-safe, unpadded)."""
+    parts = {secret} | {p for p in re.split(r"[\s:]+", secret) if len(p) >= _MIN_SECRET_PART}
+    plain, exact = set(), set()
+    for part in parts:
+        plain |= {part, quote(part, safe=""), quote_plus(part)}
+        for encoded in (base64.b64encode(part.encode()).decode(), base64.urlsafe_b64encode(part.encode()).decode()):
+            exact |= {encoded, encoded.rstrip("=")}
+    return sorted(plain), sorted(exact)
+
+
+@lru_cache(maxsize=256)
+def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern:
+    alternatives = []
+    for secret in secrets:
+        plain, exact = _secret_forms(secret)
+        alternatives += [(f, f"(?i:{re.escape(f)})") for f in plain] + [(f, re.escape(f)) for f in exact]
+    # Longest first, so a whole echo is replaced rather than its credential part alone.
+    return re.compile("|".join(p for _, p in sorted(alternatives, key=lambda a: len(a[0]), reverse=True)))
+
+
 def scrub(value, secrets: list[str]):
-    """``value`` with every admin secret replaced, wherever an upstream echoed it."""
+    """``value`` with every admin secret replaced, wherever an upstream echoed it: as sent, in another
+    letter case, percent-encoded or base64-encoded. Other transformations (hashes, partial echoes,
+    other encodings) are not recognised."""
     if not secrets:
         return value
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        return value
+        return _secret_pattern(tuple(sorted(secrets))).sub(REDACTED, value)
     if isinstance(value, dict):
         return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub(v, secrets) for v in value]
     return value
+
+
+def path_template_problems(template: str) -> list[str]:
+    """Why ``template`` is not a usable path template (must start with '/', placeholders named plainly)."""
+    if not template:
+        return []
+    if not template.startswith("/"):
+        return ["The path template must start with '/', so no argument can extend the host name."]
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        return [f"The path template is not valid: {exc}."]
+    problems = [f"Placeholder '{{{f}}}' must be a plain name (no format spec, conversion, index or attribute)."
+                for f, spec, conv in fields if spec or conv or not f.isidentifier()]
+    if "?" in template or "#" in template:
+        problems.append("The path template may not hold '?' or '#'; arguments go to the query string or body.")
+    return problems
+
+
+def path_render(template: str, arguments: dict) -> str:
+    """``template`` with each placeholder replaced by its argument as exactly one path segment.
+
+    Every character outside RFC 3986's unreserved set is percent-encoded ('/' included); '.', '..'
+    and empty values are refused (ToolError), since they would remove or merge segments. The result
+    is checked to keep the template's literal parts in order.
+    """
+    pieces, values = [], {}
+    for literal, field, _, _ in Formatter().parse(template):
+        pieces.append(literal)
+        if field is None:
+            continue
+        value = str(arguments[field])
+        if value in ("", ".", ".."):
+            raise ToolError(f"Argument '{field}' may not be {value!r}: it would change the request path.")
+        values[field] = quote(value, safe="")
+        pieces.append(values[field])
+    path = "".join(pieces)
+    literals = [literal for literal, _, _, _ in Formatter().parse(template)]
+    position = 0
+    for literal in literals:
+        found = path.find(literal, position)
+        if found < 0:
+            raise ToolError("The arguments would change the request path's structure.")
+        position = found + len(literal)
+    return path
+
+
+def _address_problems(parts, allowed_hosts: list[str]) -> list[str]:
+    """Save-time: the base URL's host must resolve to public addresses, or be allow-listed (DNS only, no connect)."""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        target_resolve(host=parts.hostname, port=port, allowed_hosts=allowed_hosts)
+    except ToolError as exc:
+        if "could not be resolved" in exc.message:
+            return []  # may resolve where the server runs; checked again on every call
+        return [exc.message]
+    return []
 
 
 @register
@@ -174,15 +260,22 @@ class HttpRequestKind(HandlerKind):
         "properties": {
             "base_url": {"type": "string", "pattern": "^https?://"},
             "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "GET"},
-            "path": {"type": "string", "default": "", "description": "Template like /customers/{customer_id}"},
+            "path": {"type": "string", "default": "", "description": (
+                "Template starting with '/', like /customers/{customer_id}/orders. Each placeholder value is "
+                "percent-encoded as one path segment ('/', '?', '#' included); '.', '..' and empty values are "
+                "refused, so an argument can never change the path's structure.")},
             "send_arguments_as": {"enum": ["query", "json", "none"], "default": "json"},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
             "secret_headers": {
                 "type": "object", "additionalProperties": {"type": "string"},
                 "description": 'Upstream credentials, e.g. {"Authorization": "Bearer ..."}: sent upstream, never '
-                               "shown again, logged or audited.",
+                               "shown again, logged or audited. Scrubbed from responses when echoed as sent, in "
+                               "another letter case, percent-encoded or base64; not when hashed or otherwise "
+                               "transformed.",
             },
-            "allowed_hosts": {"type": "array", "items": {"type": "string"}},
+            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": (
+                "Hosts (or host:port) on loopback or private addresses this tool may call; a base_url resolving "
+                "to such an address is refused at save without an entry here.")},
             "max_response_bytes": {"type": "integer", "minimum": 1, "maximum": 10_000_000, "default": 1_000_000},
         },
     }
@@ -197,6 +290,9 @@ class HttpRequestKind(HandlerKind):
         for name in list(config.get("headers") or {}) + list(config.get("secret_headers") or {}):
             if name.lower() in _HOP_BY_HOP:
                 problems.append(f"Header '{name}' is set by the server and may not be configured.")
+        problems += path_template_problems(config.get("path", ""))
+        if parts.hostname and not problems:
+            problems += _address_problems(parts, config.get("allowed_hosts") or [])
         return problems
 
     def run(self, arguments, config, context):
@@ -205,7 +301,7 @@ class HttpRequestKind(HandlerKind):
         missing = [f for f in path_fields if f not in arguments]
         if missing:
             raise ToolError(f"Missing path argument(s): {', '.join(missing)}.")
-        path = config.get("path", "").format(**{f: quote(str(arguments[f]), safe="") for f in path_fields})
+        path = path_render(config.get("path", ""), arguments)
         rest = {k: v for k, v in arguments.items() if k not in path_fields}
         parts = urlsplit(config["base_url"].rstrip("/") + path)
         port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -1,24 +1,29 @@
 """Read-only SQL over an allow-list of tables (and optionally columns).
 
 Two modes: ``query_argument`` lets the caller write one SELECT; ``fixed`` runs an
-admin-written parameterised query, so the caller sends no SQL at all.
+admin-written query whose placeholders (``%(name)s``, one per input-schema property)
+the caller's arguments fill, so the caller sends no SQL at all.
 
 Three independent walls, so one miss is not a breach:
 
-1. The parser (sqlglot): exactly one SELECT (or UNION/INTERSECT/EXCEPT of SELECTs)
-   over the allowed tables and columns; no writes anywhere in the tree (CTEs
-   included), no ``SELECT ... INTO``, no locking clauses, no schema-qualified or
-   system tables, only functions from an allow-list, casts only to plain types.
-   What runs is the SQL regenerated from the checked tree, without comments, so
-   text the parser did not see cannot reach the database.
+1. The database's own decision about the statement.
+   Postgres: the caller's SQL is parsed by PostgreSQL's own grammar (pglast); the raw parse
+   tree is checked against an allow-list of node types, functions, casts and operators, and
+   table names are resolved by scope as Postgres resolves them (see sql_guard_postgres).
+   What runs is the statement deparsed from that tree, without comments.
+   SQLite: sqlglot turns the query into one SQLite SELECT (so Postgres-style date syntax works
+   on the embedded database); SQLite's authorizer callback then approves every table, column
+   and function the compiled statement touches, names resolved by SQLite itself.
 2. The connection: the ``tools_readonly`` alias, a role that may only SELECT the
    demo tables, whose sessions start read-only (SQLite: the file opened ``mode=ro``).
 3. The transaction: ``READ ONLY`` with a ``statement_timeout`` (SQLite: a progress
-   handler deadline), and a ``LIMIT`` wrapped around the query so at most
-   ``max_rows + 1`` rows ever leave the database.
+   handler deadline); rows are fetched a few at a time (a server-side cursor on Postgres)
+   and the fetch stops at ``max_rows`` rows or ``MCP_RESULT_MAX_BYTES`` bytes of JSON,
+   so a huge result is never held in memory.
 """
 import json
 import re
+import sqlite3
 import time
 
 from django.conf import settings
@@ -32,42 +37,27 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from ..exceptions import ServiceUnavailable, ToolError, ToolTimeout
 from ..services.readonly_role import FIX_COMMAND, readonly_role_missing_message
+from . import sql_guard_postgres as pg_guard
 from .base import HandlerKind, register
 
-# Functions a query may call, by sqlglot's name for them (unknown functions use their own name).
-# An allow-list: anything not here (pg_sleep, pg_read_file, dblink, lo_*, set_config,
-# current_setting, version, nextval, query_to_xml, generate_series, ...) is refused.
-ALLOWED_FUNCTIONS = frozenset({
-    # aggregates
-    "COUNT", "COUNT_IF", "SUM", "AVG", "MIN", "MAX", "ARRAY_AGG", "GROUP_CONCAT", "LOGICAL_AND", "LOGICAL_OR",
-    "STDDEV", "STDDEV_POP", "STDDEV_SAMP", "VARIANCE", "VARIANCE_POP", "PERCENTILE_CONT", "PERCENTILE_DISC",
-    # window functions
-    "ROW_NUMBER", "RANK", "DENSE_RANK", "NTILE", "LAG", "LEAD", "FIRST_VALUE", "LAST_VALUE", "PERCENT_RANK",
-    "CUME_DIST",
-    # strings
-    "LOWER", "UPPER", "LENGTH", "SUBSTRING", "TRIM", "CONCAT", "CONCAT_WS", "REPLACE", "LEFT", "RIGHT", "PAD",
-    "STR_POSITION", "SPLIT_PART", "INITCAP", "REVERSE", "REGEXP_LIKE", "MD5",
-    # numbers and logic
-    "ABS", "ROUND", "CEIL", "FLOOR", "MOD", "POWER", "SQRT", "SIGN", "TRUNC", "COALESCE", "NULLIF", "GREATEST",
-    "LEAST", "CASE", "IF", "CAST", "TRY_CAST", "EXISTS", "ARRAY",
-    # dates
-    "EXTRACT", "TIMESTAMP_TRUNC", "DATE_TRUNC", "CURRENT_DATE", "CURRENT_TIMESTAMP", "CURRENT_TIME",
-    "LOCALTIMESTAMP", "DATE", "TIME_TO_STR", "STR_TO_DATE", "AGE", "DATE_PART", "MAKE_DATE",
-})
-# Types a value may be cast to. Object-identifier types (regclass, regproc, ...) run lookup code: refused.
-ALLOWED_CAST_TYPES = frozenset({
-    "INT", "BIGINT", "SMALLINT", "DECIMAL", "DOUBLE", "FLOAT", "TEXT", "VARCHAR", "CHAR", "NCHAR", "NVARCHAR",
-    "DATE", "TIME", "TIMESTAMP", "TIMESTAMPTZ", "DATETIME", "BOOLEAN", "INTERVAL", "JSON", "JSONB", "UUID",
+# Functions a query may call on the embedded SQLite database, by SQLite's own name for them
+# (the authorizer reports LIKE and GLOB as the functions 'like' and 'glob').
+SQLITE_FUNCTIONS = frozenset({
+    "count", "sum", "total", "avg", "min", "max", "group_concat", "string_agg", "row_number", "rank",
+    "dense_rank", "ntile", "lag", "lead", "first_value", "last_value", "nth_value", "percent_rank", "cume_dist",
+    "lower", "upper", "length", "substr", "substring", "trim", "ltrim", "rtrim", "replace", "instr", "abs",
+    "round", "coalesce", "ifnull", "nullif", "iif", "max", "min", "date", "time", "datetime", "julianday",
+    "strftime", "unixepoch", "like", "glob", "printf", "format", "concat", "concat_ws", "sign", "ceil",
+    "ceiling", "floor", "mod", "power", "pow", "sqrt", "trunc",
 })
 # Names of system catalogs; never readable, even if an admin lists one.
-_SYSTEM_TABLE = re.compile(r"^(pg_|information_schema$|sqlite_)", re.IGNORECASE)
-_FORBIDDEN_TREE_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter,
-                         exp.TruncateTable, exp.Command, exp.Copy, exp.Set, exp.Transaction, exp.Commit,
-                         exp.Rollback, exp.Use, exp.Pragma, exp.LoadData, exp.Grant, exp.Into, exp.Lock)
-# Unicode-escape syntax (U&'..', U&"..") can spell any name past the parser; invisible and
-# direction-changing characters hide what a query says from the person reading the audit trail.
+_SYSTEM_TABLE = pg_guard.SYSTEM_TABLE
+# Unicode-escape syntax (U&'..', U&"..") can spell any name; invisible and direction-changing
+# characters hide what a query says from the person reading the audit trail.
 _UNICODE_ESCAPE = re.compile(r"U&\s*['\"]", re.IGNORECASE)
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# The one placeholder syntax of fixed queries: %(name)s, name a property of the input schema.
+PLACEHOLDER = re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s")
 QUERY_TIMEOUT_SQLSTATE = "57014"
 
 
@@ -75,17 +65,18 @@ def _dialect(alias: str) -> str:
     return {"postgresql": "postgres", "sqlite": "sqlite"}.get(connections[alias].vendor, "postgres")
 
 
-def _function_name(node: exp.Func) -> str:
-    return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).upper()
-
-
-def _parse_one_select(sql: str, dialect: str) -> tuple[exp.Expression | None, list[str]]:
+def _text_problems(sql) -> list[str]:
     if not isinstance(sql, str) or not sql.strip():
-        return None, ["The query is empty."]
+        return ["The query is empty."]
     if _INVISIBLE.search(sql):
-        return None, ["The query contains control or invisible Unicode characters."]
+        return ["The query contains control or invisible Unicode characters."]
     if _UNICODE_ESCAPE.search(sql):
-        return None, ["Unicode-escaped names or strings (U&'...') are not allowed."]
+        return ["Unicode-escaped names or strings (U&'...') are not allowed."]
+    return []
+
+
+def _sqlglot_select(sql: str, dialect: str) -> tuple[exp.Expression | None, list[str]]:
+    """One SELECT (or set operation of SELECTs) as sqlglot reads it; used on SQLite and for column checks."""
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, SqlglotError) as exc:
@@ -95,52 +86,25 @@ def _parse_one_select(sql: str, dialect: str) -> tuple[exp.Expression | None, li
     tree = statements[0]
     if not isinstance(tree, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
         return None, ["Only SELECT queries are allowed."]
+    # Statement-level nodes sqlglot may nest inside a SELECT; SQLite's authorizer refuses them too.
+    for node in tree.walk():
+        if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Into,
+                             exp.Lock, exp.Command, exp.Pragma)):
+            return None, [f"'{node.key.upper()}' is not allowed in a read-only query."]
     return tree, []
 
 
-def _tree_problems(tree: exp.Expression, allowed_tables: list[str]) -> list[str]:
-    problems = []
-    for node in tree.walk():
-        if isinstance(node, _FORBIDDEN_TREE_NODES):
-            label = {"into": "SELECT ... INTO", "lock": "Locking clauses (FOR UPDATE/SHARE)"}.get(
-                node.key, f"'{node.key.upper()}'")
-            problems.append(f"{label} is not allowed in a read-only query.")
-        elif isinstance(node, exp.Func):
-            name = _function_name(node)
-            if name not in ALLOWED_FUNCTIONS:
-                problems.append(f"Function '{name.lower()}' is not allowed.")
-            if isinstance(node, (exp.Cast, exp.TryCast)):
-                target = node.args.get("to")
-                type_name = target.this.name if isinstance(target, exp.DataType) and \
-                    isinstance(target.this, exp.DataType.Type) else str(target and target.sql()).upper()
-                if type_name not in ALLOWED_CAST_TYPES:
-                    problems.append(f"Casting to '{type_name.lower()}' is not allowed.")
-        elif isinstance(node, exp.DataType) and not isinstance(node.parent, (exp.Cast, exp.TryCast, exp.DataType)):
-            problems.append("Type expressions are only allowed in casts.")
-    cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    allowed = {t.lower() for t in allowed_tables}
-    for table in tree.find_all(exp.Table):
-        name = table.name.lower()
-        if not name or not isinstance(table.this, exp.Identifier):
-            problems.append("Table functions are not allowed.")
-        elif table.db or table.catalog:
-            problems.append(f"Schema-qualified table '{table.sql()}' is not allowed.")
-        elif _SYSTEM_TABLE.match(name) and name not in cte_names:
-            problems.append(f"System catalog '{table.name}' is not allowed.")
-        elif name not in allowed and name not in cte_names:
-            problems.append(f"Table '{table.name}' is not allowed; allowed tables: {', '.join(sorted(allowed))}.")
-    return problems
-
-
-def _column_problems(tree: exp.Expression, allowed_columns: dict, dialect: str, schema: dict) -> tuple[
-        exp.Expression | None, list[str]]:
-    """Resolve every column to its table (stars expanded) and check the restricted tables' columns."""
+def _column_problems(sql: str, allowed_columns: dict, dialect: str, schema: dict) -> list[str]:
+    """Resolve every column to its table (stars expanded) and check the restricted tables' columns (Postgres)."""
+    tree, problems = _sqlglot_select(sql, dialect)
+    if tree is None:
+        return [f"Could not resolve the query's columns: {p}" for p in problems]
     restricted = {t.lower(): {c.lower() for c in cols} for t, cols in allowed_columns.items()}
     try:
-        qualified = qualify(tree.copy(), schema=schema, dialect=dialect, validate_qualify_columns=True,
+        qualified = qualify(tree, schema=schema, dialect=dialect, validate_qualify_columns=True,
                             quote_identifiers=False, identify=False)
     except SqlglotError as exc:
-        return None, [f"Could not resolve the query's columns: {str(exc).splitlines()[0][:300]}"]
+        return [f"Could not resolve the query's columns: {str(exc).splitlines()[0][:300]}"]
     problems = []
     for scope in traverse_scope(qualified):
         for column in scope.columns:
@@ -149,33 +113,66 @@ def _column_problems(tree: exp.Expression, allowed_columns: dict, dialect: str, 
                 if column.name.lower() not in restricted[source.name.lower()]:
                     problems.append(f"Column '{source.name}.{column.name}' is not allowed; allowed columns of "
                                     f"{source.name}: {', '.join(sorted(restricted[source.name.lower()]))}.")
-    return qualified, problems
+    return problems
 
 
 def sql_problems(sql: str, *, allowed_tables: list[str], dialect: str, allowed_columns: dict | None = None,
                  schema: dict | None = None) -> list[str]:
-    """Why ``sql`` is not a single read-only SELECT over the allowed tables and columns."""
-    tree, problems = _parse_one_select(sql, dialect)
-    if tree is None:
-        return problems
-    problems = _tree_problems(tree, allowed_tables)
-    if not problems and allowed_columns:
-        _, problems = _column_problems(tree, allowed_columns, dialect, schema or {})
-    return sorted(set(problems))
+    """Why ``sql`` is not a single read-only SELECT over the allowed tables and columns.
+
+    On SQLite this is the statement's shape only: tables, columns and functions are SQLite's
+    authorizer's decision when the statement is compiled (see ``sql_execute``).
+    """
+    try:
+        _prepared(sql, allowed_tables=allowed_tables, dialect=dialect, allowed_columns=allowed_columns,
+                  schema=schema)
+    except QueryRefused as exc:
+        return exc.problems
+    return []
+
+
+class QueryRefused(ToolError):
+    def __init__(self, problems: list[str]):
+        self.problems = sorted(set(problems))
+        super().__init__("Query refused: " + " ".join(self.problems))
+
+
+def _prepared(sql, *, allowed_tables, dialect, allowed_columns=None, schema=None) -> str:
+    problems = _text_problems(sql)
+    if problems:
+        raise QueryRefused(problems)
+    if dialect == "postgres":
+        problems, tree = pg_guard.select_problems(sql, allowed_tables=allowed_tables)
+        if not problems and allowed_columns:
+            problems = _column_problems(sql, allowed_columns, dialect, schema or {})
+        if problems:
+            raise QueryRefused(problems)
+        return pg_guard.deparse(tree)
+    tree, problems = _sqlglot_select(sql, dialect)
+    if problems:
+        raise QueryRefused(problems)
+    return tree.transform(_sqlite_extract).sql(dialect=dialect, comments=False)
+
+
+_STRFTIME_UNITS = {"YEAR": "%Y", "MONTH": "%m", "DAY": "%d", "HOUR": "%H", "MINUTE": "%M", "SECOND": "%S",
+                   "DOW": "%w", "DOY": "%j", "WEEK": "%W"}
+
+
+def _sqlite_extract(node):
+    """SQLite has no EXTRACT: the standard's EXTRACT(YEAR FROM x) becomes CAST(STRFTIME('%Y', x) AS INTEGER)."""
+    if isinstance(node, exp.Extract):
+        unit = _STRFTIME_UNITS.get(node.this.name.upper())
+        if unit:
+            return exp.cast(exp.func("STRFTIME", exp.Literal.string(unit), node.expression), "INTEGER")
+    return node
 
 
 def sql_prepare(sql: str, *, allowed_tables: list[str], dialect: str, max_rows: int,
                 allowed_columns: dict | None = None, schema: dict | None = None) -> str:
     """The SQL to run for a caller's query: regenerated from the checked tree, row-capped. Raises ToolError."""
-    tree, problems = _parse_one_select(sql, dialect)
-    if tree is not None:
-        problems = _tree_problems(tree, allowed_tables)
-        if not problems and allowed_columns:
-            tree, problems = _column_problems(tree, allowed_columns, dialect, schema or {})
-    if problems:
-        raise ToolError("Query refused: " + " ".join(sorted(set(problems))))
-    capped = exp.select("*").from_(tree.subquery("mcp_result")).limit(max_rows + 1)
-    return capped.sql(dialect=dialect, comments=False)
+    checked = _prepared(sql, allowed_tables=allowed_tables, dialect=dialect, allowed_columns=allowed_columns,
+                        schema=schema)
+    return f"SELECT * FROM ({checked}) AS mcp_result LIMIT {max_rows + 1}"
 
 
 def _connect(alias: str):
@@ -222,31 +219,116 @@ def _session_reset(connection) -> None:
         connection.close()
 
 
-def sql_execute(*, alias: str, sql: str, params=None, timeout_s: float, max_rows: int) -> dict:
-    """Run ``sql`` on ``alias`` in a read-only transaction with a deadline; at most ``max_rows`` rows back.
+class _SqliteAuthorizer:
+    """SQLite's own view of what a compiled statement touches, approved against the tool's allow-lists."""
 
+    def __init__(self, allowed_tables, allowed_columns):
+        self.tables = {t.lower() for t in allowed_tables or ()}
+        self.columns = {t.lower(): {c.lower() for c in cols} for t, cols in (allowed_columns or {}).items()}
+        self.problems: list[str] = []
+
+    def deny(self, message):
+        if message not in self.problems:
+            self.problems.append(message)
+        return sqlite3.SQLITE_DENY
+
+    def __call__(self, action, arg1, arg2, database, trigger):
+        if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_RECURSIVE):
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_READ:
+            table, column = (arg1 or "").lower(), (arg2 or "").lower()
+            if database not in ("main", None):
+                return self.deny(f"Table '{database}.{arg1}' is not allowed.")
+            if _SYSTEM_TABLE.match(table):
+                return self.deny(f"System catalog '{arg1}' is not allowed.")
+            if table not in self.tables:
+                return self.deny(f"Table '{arg1}' is not allowed; allowed tables: {', '.join(sorted(self.tables))}.")
+            if table in self.columns and column and column not in self.columns[table]:
+                return self.deny(f"Column '{arg1}.{arg2}' is not allowed; allowed columns of {arg1}: "
+                                 f"{', '.join(sorted(self.columns[table]))}.")
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION:
+            if (arg2 or "").lower() in SQLITE_FUNCTIONS:
+                return sqlite3.SQLITE_OK
+            return self.deny(f"Function '{arg2}' is not allowed.")
+        return self.deny("Only SELECT queries are allowed.")
+
+
+def _row_bytes(columns, row) -> int:
+    """Bytes this row adds to the JSON result (keys included), as clients will receive it."""
+    encoded = json.dumps(list(row), cls=DjangoJSONEncoder, ensure_ascii=False, default=str)
+    return len(encoded.encode()) + sum(len(c.encode()) + 4 for c in columns)
+
+
+def _fetch_within_budget(cursor, columns, *, max_rows: int, max_bytes: int) -> tuple[list, bool]:
+    """At most ``max_rows + 1`` rows, fetched a few at a time; ToolError once they exceed ``max_bytes``.
+
+    The batch size follows the rows' measured size, so no more than about ``max_bytes`` (plus one
+    row) is ever held, whatever the query produces.
+    """
+    rows, used, batch = [], 2, 1
+    while len(rows) <= max_rows:
+        chunk = cursor.fetchmany(batch)
+        if not chunk:
+            break
+        for row in chunk:
+            used += _row_bytes(columns, row) + 1
+            if used > max_bytes:
+                raise ToolError(f"The result is larger than the limit of {max_bytes:,} bytes "
+                                "(MCP_RESULT_MAX_BYTES); select fewer columns or rows, or shorter values.")
+            rows.append(row)
+        average = used // max(len(rows), 1)
+        batch = max(1, min(100, max_rows + 1 - len(rows), (max_bytes - used) // max(average, 1)))
+    return rows, len(rows) > max_rows
+
+
+def sql_execute(*, alias: str, sql: str, params=None, timeout_s: float, max_rows: int,
+                allowed_tables: list[str] | None = None, allowed_columns: dict | None = None,
+                max_bytes: int | None = None, stream: bool = True) -> dict:
+    """Run ``sql`` on ``alias`` in a read-only transaction with a deadline.
+
+    Returns ``{"columns": [...], "rows": [{column: value}], "row_count": n, "truncated": bool}`` with at
+    most ``max_rows`` rows and at most ``max_bytes`` (default ``MCP_RESULT_MAX_BYTES``) bytes of JSON.
+    On SQLite, ``allowed_tables``/``allowed_columns`` are enforced by SQLite's authorizer.
+    Raises ToolError (refused, too large), ToolTimeout, ServiceUnavailable.
     This is the last wall: it refuses writes and long runs even for SQL no parser has checked.
     """
     connection = _connect(alias)
     timeout_ms = max(1, min(int(timeout_s * 1000), settings.MCP_SQL_STATEMENT_TIMEOUT_MS))
+    max_bytes = max_bytes or settings.MCP_RESULT_MAX_BYTES
+    authorizer = _SqliteAuthorizer(allowed_tables, allowed_columns)
     try:
         with transaction.atomic(using=alias):
-            with connection.cursor() as cursor:
-                if connection.vendor == "postgresql":
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION READ ONLY")
                     cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)])
                     cursor.execute("SELECT set_config('lock_timeout', %s, true)", [str(timeout_ms)])
-                elif connection.vendor == "sqlite":
-                    deadline = time.monotonic() + timeout_ms / 1000
-                    connection.connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-                try:
+                # A server-side cursor: rows stay in Postgres until fetched (DECLARE takes only a query).
+                raw_cursor = connection.connection.cursor(name="mcp_result") if stream else \
+                    connection.connection.cursor()
+                with connection.wrap_database_errors, raw_cursor as cursor:
                     cursor.execute(sql, params)
                     columns = [c[0] for c in cursor.description or []]
-                    rows = cursor.fetchmany(max_rows + 1)
+                    rows, truncated = _fetch_within_budget(cursor, columns, max_rows=max_rows, max_bytes=max_bytes)
+            else:
+                raw = connection.connection
+                deadline = time.monotonic() + timeout_ms / 1000
+                raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+                if allowed_tables is not None:
+                    raw.set_authorizer(authorizer)
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute(sql, params)
+                        columns = [c[0] for c in cursor.description or []]
+                        rows, truncated = _fetch_within_budget(cursor, columns, max_rows=max_rows,
+                                                               max_bytes=max_bytes)
                 finally:
-                    if connection.vendor == "sqlite":
-                        connection.connection.set_progress_handler(None, 0)
+                    raw.set_progress_handler(None, 0)
+                    raw.set_authorizer(None)
     except DatabaseError as exc:
+        if authorizer.problems:
+            raise QueryRefused(authorizer.problems) from None
         cause = exc.__cause__
         text = str(exc).strip()
         message = text.splitlines()[0] if text else type(exc).__name__
@@ -255,11 +337,56 @@ def sql_execute(*, alias: str, sql: str, params=None, timeout_s: float, max_rows
         raise ToolError(f"The database refused the query: {message[:500]}") from None
     finally:
         _session_reset(connection)
-    truncated = len(rows) > max_rows
     records = [dict(zip(columns, row)) for row in rows[:max_rows]]
     # Dates and decimals become JSON strings, as clients will see them.
     records = json.loads(json.dumps(records, cls=DjangoJSONEncoder))
     return {"columns": columns, "rows": records, "row_count": len(records), "truncated": truncated}
+
+
+def sql_plan_problems(*, alias: str, sql: str, placeholders: list[str], allowed_tables: list[str]) -> list[str]:
+    """Why the database cannot plan ``sql`` (a fixed query) with every placeholder NULL, or [].
+
+    EXPLAIN only plans, it runs nothing; it runs in the tool's own read-only transaction and role.
+    """
+    params = {name: None for name in placeholders}
+    try:
+        sql_execute(alias=alias, sql=f"EXPLAIN {sql}", params=params, timeout_s=5, max_rows=1000,
+                    allowed_tables=allowed_tables, max_bytes=10_000_000, stream=False)
+    except ToolTimeout:
+        return []
+    except ServiceUnavailable as exc:
+        return [f"The query could not be checked against the database: {exc.message}"]
+    except ToolError as exc:
+        return [exc.message]
+    return []
+
+
+def fixed_query_problems(query: str, *, alias: str, allowed_tables: list[str],
+                         input_schema: dict | None = None) -> list[str]:
+    """Save-time checks of a fixed query: its placeholders, its shape, and the database's own plan."""
+    placeholders = sorted(set(PLACEHOLDER.findall(query)))
+    rest = PLACEHOLDER.sub("", query).replace("%%", "")
+    if "%" in rest:
+        return ["Placeholders are written %(name)s; write a literal % as %%."]
+    problems = []
+    if input_schema is not None:
+        properties = (input_schema.get("properties") or {}) if isinstance(input_schema, dict) else {}
+        problems += [f"Placeholder %({name})s is not a property of the input schema." for name in placeholders
+                     if name not in properties]
+    dialect = _dialect(alias)
+    numbered = {name: index for index, name in enumerate(placeholders, start=1)}
+    if dialect == "postgres":
+        parseable = PLACEHOLDER.sub(lambda m: f"${numbered[m.group(1)]}", query).replace("%%", "%")
+    else:
+        parseable = PLACEHOLDER.sub(lambda m: f":{m.group(1)}", query).replace("%%", "%")
+    try:
+        _prepared(parseable, allowed_tables=allowed_tables, dialect=dialect)
+    except QueryRefused as exc:
+        return problems + exc.problems
+    if not problems:
+        problems += sql_plan_problems(alias=alias, sql=query.strip().rstrip(";"), placeholders=placeholders,
+                                      allowed_tables=allowed_tables)
+    return problems
 
 
 def _alias(config: dict) -> str:
@@ -285,13 +412,17 @@ class SqlQueryKind(HandlerKind):
                 "description": 'Optional {"table": ["column", ...]}: only these columns of that table may be read.',
                 "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}},
             },
-            "query": {"type": "string", "description": "Fixed parameterised query, using %(argument)s."},
-            "query_argument": {"type": "string", "default": "query"},
+            "query": {"type": "string", "description": (
+                "Fixed query. Placeholders are written %(name)s, each name a property of the input schema "
+                "(write a literal % as %%). On save the database plans it with every placeholder NULL.")},
+            "query_argument": {"type": "string", "default": "query", "description": (
+                "Without a fixed query: the argument (a string property of the input schema) holding the "
+                "caller's SELECT.")},
             "max_rows": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
         },
     }
 
-    def check_config(self, config):
+    def check_config(self, config, *, input_schema=None):
         alias = config.get("database") or settings.MCP_SQL_READONLY_ALIAS
         if alias not in connections.databases:
             return [f"Unknown database alias '{alias}'."]
@@ -304,21 +435,33 @@ class SqlQueryKind(HandlerKind):
         problems += [f"allowed_columns names table '{t}', which is not in allowed_tables."
                      for t in config.get("allowed_columns", {}) if t.lower() not in allowed]
         if "query" in config and not problems:
-            problems += [f"Fixed query: {p}" for p in sql_problems(
-                config["query"], allowed_tables=config["allowed_tables"], dialect=_dialect(alias))]
+            problems += [f"Fixed query: {p}" for p in fixed_query_problems(
+                config["query"], alias=alias, allowed_tables=config["allowed_tables"], input_schema=input_schema)]
+        elif "query" not in config and input_schema is not None:
+            argument = config.get("query_argument", "query")
+            if argument not in ((input_schema or {}).get("properties") or {}):
+                problems.append(f"This tool has no fixed query, and its input schema has no '{argument}' property "
+                                "for the caller's query: it could never run. Add a fixed query or that property.")
         return problems
+
+    def rest_result(self, result):
+        """The seed's REST shape: the list of row objects (MCP's structuredContent stays the object)."""
+        return result["rows"] if isinstance(result, dict) and "rows" in result else result
 
     def run(self, arguments, config, context):
         alias = _alias(config)
         max_rows = int(config.get("max_rows", 100))
+        allowed_columns = config.get("allowed_columns") or None
         if "query" in config:
             fixed = config["query"].strip().rstrip(";")
-            sql, params = f"SELECT * FROM ({fixed}) AS mcp_result LIMIT {max_rows + 1}", arguments
+            names = set(PLACEHOLDER.findall(fixed))
+            sql = f"SELECT * FROM ({fixed}) AS mcp_result LIMIT {max_rows + 1}"
+            params = {name: arguments.get(name) for name in names}
         else:
-            allowed_columns = config.get("allowed_columns") or None
             schema = _table_schema(alias, allowed_columns and config["allowed_tables"] or [])
             sql = sql_prepare(arguments.get(config.get("query_argument", "query"), ""),
                               allowed_tables=config["allowed_tables"], dialect=_dialect(alias),
                               max_rows=max_rows, allowed_columns=allowed_columns, schema=schema)
             params = None
-        return sql_execute(alias=alias, sql=sql, params=params, timeout_s=context.timeout_s, max_rows=max_rows)
+        return sql_execute(alias=alias, sql=sql, params=params, timeout_s=context.timeout_s, max_rows=max_rows,
+                           allowed_tables=config["allowed_tables"], allowed_columns=allowed_columns)

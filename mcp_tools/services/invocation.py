@@ -26,7 +26,7 @@ from ..kinds.base import InvocationContext, get_kind
 from ..models import TOOL_NAME_VALIDATOR, Tool
 from ..request_context import get_request_id
 from ..observe import invocation_observe
-from .argument_checks import has_nul
+from .argument_checks import arguments_normalised, has_nul
 from .audit import audit_arguments_prepare, audit_record, without_token_values
 from .lookup_cache import TOOLS, cached_lookup
 from .ratelimit import rate_limit_check
@@ -105,6 +105,7 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
             raise InvalidArguments(f"Invalid arguments for '{tool.name}': " + "; ".join(problems))
         if has_nul(arguments):
             raise InvalidArguments("Text in the arguments may not contain NUL characters (\\u0000).")
+        arguments = arguments_normalised(tool.input_schema, arguments)
         if caller.confirmation and caller.confirmation != "accept":
             raise NotConfirmed(f"The user did not confirm the call to '{tool.name}' ({caller.confirmation}); "
                                "nothing was run.")

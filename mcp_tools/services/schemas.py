@@ -1,19 +1,45 @@
-"""JSON Schema checks (Draft 2020-12) for tool definitions, arguments and results."""
+"""JSON Schema checks for tool definitions, arguments and results.
+
+A schema is validated by the dialect its ``$schema`` declares (2020-12, 2019-09, draft-07, -06, -04);
+a schema without ``$schema`` is 2020-12, as MCP 2025-11-25 specifies. A ``$schema`` naming any
+other dialect is refused when the tool is saved, so no schema is read by rules it was not written for.
+"""
 from functools import lru_cache
 import json
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import (Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator,
+                        Draft202012Validator, FormatChecker)
 from jsonschema.exceptions import SchemaError
 
 _FORMAT_CHECKER = FormatChecker()
+_DIALECTS = {
+    (validator.META_SCHEMA.get("$id") or validator.META_SCHEMA.get("id")).rstrip("#").replace("https://", "http://"):
+        validator
+    for validator in (Draft202012Validator, Draft201909Validator, Draft7Validator, Draft6Validator, Draft4Validator)
+}
+
+
+def _dialect(schema: dict):
+    """The validator class for ``schema``'s declared ``$schema``; None when it names an unknown dialect."""
+    declared = schema.get("$schema")
+    if declared is None:
+        return Draft202012Validator
+    if not isinstance(declared, str):
+        return None
+    return _DIALECTS.get(declared.strip().rstrip("#").replace("https://", "http://"))
 
 
 def schema_problems(schema) -> list[str]:
     """Why ``schema`` is not a usable JSON Schema, or [] if it is."""
     if not isinstance(schema, dict):
         return ["A schema must be a JSON object."]
+    validator = _dialect(schema)
+    if validator is None:
+        return [f"Unknown JSON Schema dialect in $schema: {schema.get('$schema')!r}. Declare one of "
+                "https://json-schema.org/draft/2020-12/schema (the default when $schema is absent), "
+                "https://json-schema.org/draft/2019-09/schema or http://json-schema.org/draft-07/schema#."]
     try:
-        Draft202012Validator.check_schema(schema)
+        validator.check_schema(schema)
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
         return [f"Not a valid JSON Schema at {where}: {exc.message}"]
@@ -28,11 +54,12 @@ def input_schema_problems(schema) -> list[str]:
 
 
 @lru_cache(maxsize=2048)
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json), format_checker=_FORMAT_CHECKER)
+def _validator(schema_json: str):
+    schema = json.loads(schema_json)
+    return (_dialect(schema) or Draft202012Validator)(schema, format_checker=_FORMAT_CHECKER)
 
 
-def validator_for(schema: dict) -> Draft202012Validator:
+def validator_for(schema: dict):
     return _validator(json.dumps(schema, sort_keys=True))
 
 

@@ -5,6 +5,7 @@ from django.http import HttpResponse
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..kinds.base import get_kind
 from ..protocol import ProtocolError
 from ..protocol.content import decode_cursor, encode_cursor
 from ..selectors import json_body, rest_tool_listing
@@ -87,6 +88,12 @@ def _page_position(cursor: str | None, limit: str | None) -> tuple[int, int]:
     return start, size
 
 
+def rest_result(invocation):
+    """The ``result`` the REST pair answers: the kind's REST shape of the tool's result (see HandlerKind)."""
+    kind = get_kind(invocation.tool.kind) if invocation.tool is not None else None
+    return kind.rest_result(invocation.result) if kind is not None else invocation.result
+
+
 class ToolInvokeView(APIView):
     parser_classes = []  # the body is read and checked here, with the seed's error shape
 
@@ -119,7 +126,10 @@ class ToolInvokeView(APIView):
         if invocation.outcome == "queued":
             return queued_response(invocation)
         if invocation.ok:
-            return Response({"success": True, "result": invocation.result})
+            response = Response({"success": True, "result": rest_result(invocation)})
+            if isinstance(invocation.result, dict) and invocation.result.get("truncated") is True:
+                response["X-Result-Truncated"] = "true"  # the REST shape may be a bare list: say it here
+            return response
         response = _failure(invocation.message, STATUS_FOR_ERROR.get(invocation.error_code, 500))
         if invocation.error_code == "not_permitted" and invocation.tool is not None:
             scope = caller.scope_needed(invocation.tool)
