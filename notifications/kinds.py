@@ -39,7 +39,8 @@ class SendNotificationKind(HandlerKind):
             raise ToolError(f"Unknown channel '{channel}'; use 'email' or 'webhook'.")
         try:
             notification = notification_queue(
-                recipient=recipient_resolve(user_id=arguments["user_id"]),
+                recipient=recipient_resolve(user_id=arguments["user_id"],
+                                            channel=channel or config.get("channel", "email")),
                 message=arguments["message"],
                 subject=arguments.get("subject") or config.get("subject", ""),
                 channel=channel,

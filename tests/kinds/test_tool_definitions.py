@@ -6,11 +6,10 @@ from demo_company.models import Customer
 from demo_company.seed import seed_company, seed_tools
 from mcp_tools.forms import ToolAdminForm
 from mcp_tools.kinds.base import InvocationContext, get_kind
-from mcp_tools.models import Tool
 from mcp_tools.services.argument_checks import arguments_normalised
 from mcp_tools.services.invocation import Caller, tool_invoke
 from mcp_tools.services.schemas import input_schema_problems, instance_problems
-from mcp_tools.exceptions import ToolError
+from mcp_tools.exceptions import InvalidArguments
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -125,7 +124,7 @@ class TestSendNotification:
 
     def test_an_unknown_id_is_refused_at_call_time_and_nothing_is_queued(self):
         seed_company()
-        with pytest.raises(ToolError, match="No user with id '999999'"):
+        with pytest.raises(InvalidArguments, match="No user with id '999999'"):
             self.run("999999")
         assert Notification.objects.count() == 0
 
