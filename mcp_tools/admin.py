@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from . import connections_admin  # noqa: F401  (registers the Connections page)
 from .audit_export import AuditCsvExportMixin
 from .admin_login import throttle_admin_login
 from .forms import ApiTokenAdminForm, ToolAdminForm

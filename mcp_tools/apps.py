@@ -9,3 +9,10 @@ class McpToolsConfig(AppConfig):
         from .kinds import builtin  # noqa: F401  (registers the built-in handler kinds)
         from . import signals  # noqa: F401  (lookup cache invalidation)
         from . import change_signals  # noqa: F401  (the change feed of subscriptions/listen)
+        from django.conf import settings
+        from django.core.signals import request_finished
+
+        from .services.connections import connection_log_flush_at_request_end
+
+        if settings.MCP_CONNECTION_LOG_FLUSH_MS <= 0:  # no flusher thread: write after each response instead
+            request_finished.connect(connection_log_flush_at_request_end, dispatch_uid="connections-log-flush")

@@ -10,6 +10,7 @@ from datetime import timedelta
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import string
 
@@ -37,6 +38,15 @@ class IssuedToken:
 def _hash(secret: str, salt: str) -> str:
     pepper = settings.MCP_TOKEN_PEPPER.encode()
     return hmac.new(pepper, (salt + secret).encode(), hashlib.sha256).hexdigest()
+
+
+_SHOWN_PREFIX = re.compile(r"[a-z0-9]{8}")
+
+
+def token_prefix_of(raw: str | None) -> str:
+    """The public prefix of a well-formed ``mcp_<prefix>_<secret>`` string, else ''. Never the secret."""
+    parts = _split((raw or "").strip())
+    return parts[0] if parts and _SHOWN_PREFIX.fullmatch(parts[0]) else ""
 
 
 def _split(raw: str) -> tuple[str, str] | None:
@@ -105,7 +115,8 @@ def token_authenticate(*, raw: str, client_ip: str | None = None) -> ApiToken:
     """Return the live token for ``raw`` or raise AuthenticationFailed / NotPermitted."""
     parts = _split(raw.strip())
     if parts is None:
-        raise AuthenticationFailed("Malformed API token: expected the 'mcp_…' value shown when it was issued.")
+        raise AuthenticationFailed("Malformed API token: expected the 'mcp_…' value shown when it was issued.",
+                                   reason="token_malformed")
     prefix, secret = parts
     # The row may come from this process's cache (invalidated on every change, see lookup_cache);
     # the secret is still checked against its hash on every request.
@@ -113,14 +124,17 @@ def token_authenticate(*, raw: str, client_ip: str | None = None) -> ApiToken:
     # Compare even when no row matched, so timing does not reveal valid prefixes.
     expected = token.secret_hash if token else _hash("dummy-secret", "dummy-salt")
     if not hmac.compare_digest(_hash(secret, token.salt if token else "dummy-salt"), expected) or token is None:
-        raise AuthenticationFailed("Invalid API token.")
+        # The client hears the same words either way (no oracle for valid prefixes); the admin learns which.
+        raise AuthenticationFailed("Invalid API token.",
+                                   reason="token_unknown" if token is None else "token_wrong_secret")
     now = timezone.now()
     if token.revoked_at is not None:
-        raise AuthenticationFailed("This API token has been revoked. Ask an administrator for a new one.")
+        raise AuthenticationFailed("This API token has been revoked. Ask an administrator for a new one.",
+                                   reason="token_revoked")
     if token.is_expired(now):
         raise AuthenticationFailed(
-            f"This API token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC. Ask an administrator for a new one."
-        )
+            f"This API token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC. Ask an administrator for a new one.",
+            reason="token_expired")
     if not ip_allowed(token, client_ip):
         raise NotPermitted(f"This API token may not be used from {client_ip}.")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
