@@ -383,7 +383,7 @@ class Doctor:
             self.add(Step("origin", FAIL, f"a request with 'Origin: {self.origin}' is refused (403)", ms=timer.ms,
                           cause="The server refuses browser Origins, even its own: browser-based clients (the MCP "
                                 "Inspector, web agents) cannot connect. " + _server_message(response),
-                          fix="Server side: add the client's origin to the allowed origins (here: "
+                          fix="Server side: add the client's origin to the allowed origins (this product: "
                               "MCP_ALLOWED_ORIGINS); non-browser clients are unaffected."))
             return
         self._end_session(response.headers.get("Mcp-Session-Id"))

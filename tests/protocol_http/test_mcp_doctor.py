@@ -10,9 +10,15 @@ import httpx
 import pytest
 
 from mcp_tools.doctor import FAIL, PASS, Doctor, render_text
-from mcp_tools.models import ConnectionRefusal
+from mcp_tools.models import ClientConnection, ConnectionRefusal
 
 from ..helpers import LocalHttpServer, wait_until
+
+@pytest.fixture(scope="module")
+def mcp_server(server_factory):
+    """The product, writing its Connections rows from the flusher thread (as in production), not per request."""
+    return server_factory(MCP_CONNECTION_LOG_FLUSH_MS="200")
+
 
 HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive", "content-encoding"}
 
@@ -38,10 +44,13 @@ def test_a_healthy_server_passes_every_step_in_both_eras_and_over_http_sse(mcp_s
     assert "/mcp/sse" in steps["http+sse"].summary
     assert 'resource_metadata="' in steps["unauthenticated"].summary
     assert steps["tools/call"].summary.startswith("echo")  # the read-only tool that needs no arguments
-    # The doctor's own unauthenticated probe is on the Connections page, under its client name.
+    # The doctor's own unauthenticated probe is on the Connections page, under its client name, and so are
+    # its successful sessions (written by the server's flusher thread).
     refused = wait_until(lambda: ConnectionRefusal.objects.filter(reason="no_credential",
                                                                   client_name="mcp-doctor").first())
-    assert refused.transport == "streamable-http"
+    assert refused.transport == "streamable-http" and refused.client_version == "1"
+    wait_until(lambda: ClientConnection.objects.filter(client_name="mcp-doctor", transport="streamable-http")
+               .exists())
 
 
 def test_a_refused_token_fails_with_its_cause_and_exit_status_1(mcp_server):
