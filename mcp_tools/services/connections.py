@@ -37,6 +37,7 @@ logger = logging.getLogger("mcp_tools.connections")
 
 SEEN_RESOLUTION = 60.0  # seconds between two updates of one connected client's row, per process
 MAX_PENDING = 1000
+MAX_SEEN_KEYS = 10_000
 PRUNE_EVERY = 600.0  # seconds
 
 
@@ -204,6 +205,8 @@ def connection_seen(*, credential: str, client_name: str, transport: str, client
     if last is not None and moment - last < SEEN_RESOLUTION:
         return
     with buffer.lock:
+        if len(buffer.seen_written) >= MAX_SEEN_KEYS:  # bounded memory even if clients invent names
+            buffer.seen_written.clear()
         buffer.seen_written[key] = moment
         buffer.seen[key] = {"client_version": _clip(client_version, 40),
                             "protocol_version": _clip(protocol_version, 16), "client_ip": client_ip or None,
