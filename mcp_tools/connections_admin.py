@@ -3,12 +3,12 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.db.models import Max, Q, Sum
+from django.db.models import Exists, Max, OuterRef, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .models import ClientConnection, ConnectionRefusal
+from .models import AuditEvent, ClientConnection, ConnectionRefusal
 from .services.connections import REASONS, connection_log_flush, reason_fix, reason_words
 
 
@@ -27,15 +27,23 @@ def refusal_groups(*, by: tuple[str, ...], now=None) -> list[dict]:
             .annotate(last_hour=Sum("count", filter=Q(last_at__gte=hour_ago), default=0),
                       last_day=Sum("count"), last_at=Max("last_at"))
             .order_by("-last_at")[:100])
-    groups = []
+    rows = list(rows)
+    audited = _audited_prefixes({row.get("token_prefix") for row in rows} - {None, ""})
     for row in rows:
         reason = row.get("reason")
         if reason is not None:
             row["words"], row["fix"] = reason_words(reason), reason_fix(reason)
         if "token_prefix" in row:
-            row["audit_link"] = _audit_link(row["token_prefix"])
-        groups.append(row)
-    return groups
+            row["audit_link"] = _audit_link(row["token_prefix"]) if row["token_prefix"] in audited else "—"
+    return rows
+
+
+def _audited_prefixes(prefixes: set[str]) -> set[str]:
+    """Which of these credentials have audit events (so a link to them shows something)."""
+    if not prefixes:
+        return set()
+    return set(AuditEvent.objects.filter(token_prefix__in=prefixes).values_list("token_prefix", flat=True)
+               .distinct())
 
 
 @admin.register(ConnectionRefusal)
@@ -62,7 +70,11 @@ class ConnectionRefusalAdmin(admin.ModelAdmin):
 
     @admin.display(description="audit")
     def audit(self, obj):
-        return _audit_link(obj.token_prefix)
+        return _audit_link(obj.token_prefix) if getattr(obj, "has_audit", False) else "—"
+
+    def get_queryset(self, request):
+        audited = AuditEvent.objects.filter(token_prefix=OuterRef("token_prefix")).exclude(token_prefix="")
+        return super().get_queryset(request).annotate(has_audit=Exists(audited))
 
     def changelist_view(self, request, extra_context=None):
         connection_log_flush()  # this process's pending rows, so a refusal just made here shows at once

@@ -28,6 +28,14 @@ ACCEPT = "application/json, text/event-stream"
 CLIENT_INFO = {"name": "cursor-agent", "version": "1.4.2"}
 
 
+@pytest.fixture(autouse=True)
+def _empty_connections_log():
+    """Refusals an earlier test buffered (from a pool thread, or the pipeline called directly) are not ours."""
+    connection_log_flush()
+    ConnectionRefusal.objects.all().delete()
+    ClientConnection.objects.all().delete()
+
+
 @pytest.fixture
 def echo():
     return Tool.objects.create(name="echo", description="Echo", kind="echo",
@@ -233,6 +241,11 @@ def test_each_refusal_shows_on_the_connections_page_with_its_fix(reason, token, 
 def test_a_refusal_names_the_client_its_token_prefix_and_links_to_its_audit_events(token, admin_client):
     wrong = f"mcp_{token.token.prefix}_" + "x" * 43
     _post(Client(), _initialize(), secret=wrong, REMOTE_ADDR="192.0.2.44")
+    audit_url = f"/admin/mcp_tools/auditevent/?token_prefix={token.token.prefix}"
+    assert audit_url not in admin_client.get(PAGE).content.decode()  # no audit events yet: no link
+    assert Client().post("/mcp/v1/tools/invoke", data={"name": "echo", "arguments": {"text": "hi"}},
+                         content_type="application/json",
+                         HTTP_AUTHORIZATION=f"Bearer {token.secret}").status_code == 200
     page = admin_client.get(PAGE).content.decode()
 
     row = ConnectionRefusal.objects.get()
@@ -240,7 +253,7 @@ def test_a_refusal_names_the_client_its_token_prefix_and_links_to_its_audit_even
             row.path) == ("token_wrong_secret", token.token.prefix, "cursor-agent", "1.4.2", "192.0.2.44",
                           "streamable-http", "/mcp")
     assert row.detail == "Invalid API token."  # what the client heard: no oracle for valid prefixes
-    assert f"/admin/mcp_tools/auditevent/?token_prefix={token.token.prefix}" in page
+    assert audit_url in page
     assert "x" * 43 not in json.dumps(list(ConnectionRefusal.objects.values()), default=str)
 
 
