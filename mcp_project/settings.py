@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "mcp_tools.request_body.ChunkedBodyMiddleware",
     # Right after the request id, so requests refused by the middleware below are logged too.
     "mcp_tools.access_log.AccessLogMiddleware",
+    # Records refusals marked by the transports and the IP allow-list below (the admin's Connections page).
+    "mcp_tools.transports.refusals.ConnectionRefusalMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "mcp_tools.security_middleware.EndpointIpAllowListMiddleware",
     "mcp_tools.security_middleware.SecurityHeadersMiddleware",
@@ -361,6 +363,10 @@ CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0, minimum=0)
 CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "127.0.0.1")
 # Audit events older than this many days are deleted by `prune_audit` / the beat job (0: keep forever).
 MCP_AUDIT_RETENTION_DAYS = env_int("MCP_AUDIT_RETENTION_DAYS", 90, minimum=0)
+# Connections page (mcp_tools/services/connections.py): refused requests and connected clients are kept this
+# many days, and buffered rows are written every this many milliseconds (0: at the end of each request).
+MCP_CONNECTION_LOG_RETENTION_DAYS = env_int("MCP_CONNECTION_LOG_RETENTION_DAYS", 7, minimum=1)
+MCP_CONNECTION_LOG_FLUSH_MS = env_int("MCP_CONNECTION_LOG_FLUSH_MS", 2000, minimum=0)
 # Where the beat job archives pruned events as JSON lines before deleting them (empty: no archive).
 MCP_AUDIT_ARCHIVE_DIR = env_str("MCP_AUDIT_ARCHIVE_DIR")
 

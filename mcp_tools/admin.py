@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from . import connections_admin  # noqa: F401  (registers the Connections page)
 from .audit_export import AuditCsvExportMixin
 from .admin_login import throttle_admin_login
 from .forms import ApiTokenAdminForm, ToolAdminForm

@@ -15,3 +15,10 @@ class McpToolsConfig(AppConfig):
 
         post_migrate.connect(readonly_role_after_migrate, sender=self,
                              dispatch_uid="mcp_tools.readonly_role_after_migrate")
+        from django.conf import settings
+        from django.core.signals import request_finished
+
+        from .services.connections import connection_log_flush_at_request_end
+
+        if settings.MCP_CONNECTION_LOG_FLUSH_MS <= 0:  # no flusher thread: write after each response instead
+            request_finished.connect(connection_log_flush_at_request_end, dispatch_uid="connections-log-flush")

@@ -70,7 +70,15 @@ class ServiceUnavailable(InvocationError):
 
 
 class AuthenticationFailed(Exception):
-    """A credential was missing, malformed, unknown, expired or revoked."""
+    """A credential was missing, malformed, unknown, expired or revoked.
+
+    ``reason`` names which, for the admin's Connections page (a key of
+    ``services.connections.REASONS``); the client sees only the message.
+    """
+
+    def __init__(self, message: str, reason: str = "token_unknown"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class TaskNotFound(InvocationError):

@@ -339,3 +339,51 @@ class RateLimitCounter(models.Model):
 
     class Meta:
         verbose_name = "rate-limit counter"
+
+
+class ConnectionRefusal(models.Model):
+    """Requests refused before any tool ran, for the admin's Connections page.
+
+    One row stands for ``count`` identical refusals (same reason, client, address, path)
+    seen between ``first_at`` and ``last_at``: a flood costs one row per flush, not one per
+    request. Only the reason code is stored; its plain words and fix live in
+    ``services.connections.REASONS``. Never a secret or a request body.
+    """
+
+    first_at = models.DateTimeField(default=timezone.now)
+    last_at = models.DateTimeField(default=timezone.now, db_index=True)
+    count = models.PositiveIntegerField(default=1)
+    reason = models.CharField(max_length=40, db_index=True)
+    http_status = models.PositiveSmallIntegerField(default=0)
+    transport = models.CharField(max_length=24, help_text="streamable-http, http+sse, rest, oauth …")
+    method = models.CharField(max_length=8, blank=True)
+    path = models.CharField(max_length=200)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    token_prefix = models.CharField(max_length=40, blank=True, help_text="Token prefix or OAuth client; never a secret.")
+    client_name = models.CharField(max_length=100, blank=True)
+    client_version = models.CharField(max_length=40, blank=True)
+    detail = models.CharField(max_length=300, blank=True, help_text="The message the client was sent.")
+
+    class Meta:
+        verbose_name = "refused connection"
+        verbose_name_plural = "connections"
+        ordering = ["-last_at"]
+
+
+class ClientConnection(models.Model):
+    """A client seen connecting successfully: one row per credential, client name and transport."""
+
+    credential = models.CharField(max_length=40, blank=True, help_text="Token prefix or OAuth client; empty: public.")
+    client_name = models.CharField(max_length=100, blank=True)
+    transport = models.CharField(max_length=24)
+    client_version = models.CharField(max_length=40, blank=True)
+    protocol_version = models.CharField(max_length=16, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "connected client"
+        ordering = ["-last_seen"]
+        constraints = [models.UniqueConstraint(fields=["credential", "client_name", "transport"],
+                                               name="client_connection_unique")]

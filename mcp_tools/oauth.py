@@ -45,8 +45,15 @@ def resource_metadata_url(request) -> str:
     return base + METADATA_PATH + RESOURCE_PATH
 
 
+_DOT_AUDIENCE_REFUSAL = "The access token is not valid for this resource."
+
+
 class OAuthTokenInvalid(Exception):
-    pass
+    """``reason``: 'oauth_audience' for a token bound to another resource (or none), else 'oauth_token_invalid'."""
+
+    def __init__(self, message: str, reason: str = "oauth_token_invalid"):
+        super().__init__(message)
+        self.reason = reason
 
 
 def oauth_access_token_verify(request):
@@ -54,11 +61,15 @@ def oauth_access_token_verify(request):
     valid, oauth_request = get_oauthlib_core().verify_request(request, scopes=[])
     if not valid:
         error = getattr(oauth_request, "oauth2_error", None) or {}
-        raise OAuthTokenInvalid(error.get("error_description") or "Invalid or expired access token.")
+        description = str(error.get("error_description") or "")
+        # django-oauth-toolkit checks the RFC 8707 audience itself and says so only in these words.
+        reason = "oauth_audience" if description == _DOT_AUDIENCE_REFUSAL else "oauth_token_invalid"
+        raise OAuthTokenInvalid(description or "Invalid or expired access token.", reason=reason)
     token = oauth_request.access_token
     if settings.MCP_OAUTH_REQUIRE_AUDIENCE and not token.resource:
         raise OAuthTokenInvalid(
-            f"This access token is not bound to this server: request it with resource={resource_uri(request)}.")
+            f"This access token is not bound to this server: request it with resource={resource_uri(request)}.",
+            reason="oauth_audience")
     if token.resource and not any(resource_uri(request).startswith(r.rstrip("/")) for r in token.resource):
-        raise OAuthTokenInvalid("The access token is not valid for this resource.")
+        raise OAuthTokenInvalid(_DOT_AUDIENCE_REFUSAL, reason="oauth_audience")
     return token

@@ -22,6 +22,7 @@ class EndpointIpAllowListMiddleware:
             except ValueError:
                 address = None
             if address is None or not any(address in network for network in self.networks):
+                request.connection_refusal = ("ip_not_allowed", "", None)  # see transports/refusals.py
                 return JsonResponse({"detail": "This address may not use the MCP endpoint."}, status=403)
         return self.get_response(request)
 

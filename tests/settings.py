@@ -10,6 +10,9 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 # token; the rate-limit tests set their own limits.
 os.environ.setdefault("MCP_DEFAULT_RATE_LIMIT", "100000/m")
 os.environ.setdefault("MCP_ADMIN_LOGIN_RATE_LIMIT", "100000/m")  # tests that log in often; see tests/security
+# Connections page rows are written when each response ends (no flusher thread writing outside a test's
+# transaction); the gunicorn servers the tests start inherit it.
+os.environ.setdefault("MCP_CONNECTION_LOG_FLUSH_MS", "0")
 # Short notification retry backoff, for this process and the test worker processes alike.
 os.environ.setdefault("NOTIFICATION_RETRY_BASE_S", "1")
 

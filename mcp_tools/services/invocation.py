@@ -18,6 +18,7 @@ from ..exceptions import (
     InvocationError,
     NotConfirmed,
     NotPermitted,
+    RateLimited,
     ToolDisabled,
     ToolError,
     UnknownTool,
@@ -28,6 +29,7 @@ from ..request_context import get_request_id
 from ..observe import invocation_observe
 from .argument_checks import arguments_normalised, has_nul
 from .audit import audit_arguments_prepare, audit_record, without_token_values
+from .connections import connection_refusal_record
 from .lookup_cache import TOOLS, cached_lookup
 from .ratelimit import rate_limit_check
 from .schemas import instance_problems
@@ -125,6 +127,7 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
     except InvocationError as exc:
         failure = Invocation(outcome=exc.outcome, error_code=exc.code, message=exc.message, tool=tool,
                              retry_after_s=getattr(exc, "retry_after_s", None))
+        _note_refusal(exc, tool, caller)
     except Exception:
         logger.exception("Tool %r failed unexpectedly (request %s)", name, request_id)
         failure = Invocation(
@@ -140,6 +143,19 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
     failure.audit_id = event.pk
     invocation_observe(event)
     return failure
+
+
+def _note_refusal(exc: InvocationError, tool: Tool | None, caller: Caller) -> None:
+    """Connections page: a rate limit, or an OAuth token without the tool's scope, stopped the call."""
+    if isinstance(exc, RateLimited):
+        reason = "rate_limited"
+    elif isinstance(exc, NotPermitted) and tool is not None and caller.scope_needed(tool):
+        reason = "oauth_scope"
+    else:
+        return
+    connection_refusal_record(reason=reason, transport=caller.transport, client_ip=caller.client_ip,
+                              token_prefix=caller.label, detail=exc.message,
+                              http_status=429 if reason == "rate_limited" else 403)
 
 
 def tool_execute(*, tool: Tool, arguments: dict, caller: Caller, request_id: str, started: float,

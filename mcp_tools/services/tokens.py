@@ -10,6 +10,7 @@ from datetime import timedelta
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import string
 
@@ -38,6 +39,15 @@ class IssuedToken:
 def _hash(secret: str, salt: str) -> str:
     pepper = settings.MCP_TOKEN_PEPPER.encode()
     return hmac.new(pepper, (salt + secret).encode(), hashlib.sha256).hexdigest()
+
+
+_SHOWN_PREFIX = re.compile(r"[a-z0-9]{8}")
+
+
+def token_prefix_of(raw: str | None) -> str:
+    """The public prefix of a well-formed ``mcp_<prefix>_<secret>`` string, else ''. Never the secret."""
+    parts = _split((raw or "").strip())
+    return parts[0] if parts and _SHOWN_PREFIX.fullmatch(parts[0]) else ""
 
 
 def _split(raw: str) -> tuple[str, str] | None:
@@ -125,7 +135,8 @@ def token_authenticate(*, raw: str, client_ip: str | None = None) -> ApiToken:
     """Return the live token for ``raw`` or raise AuthenticationFailed / NotPermitted."""
     parts = _split(raw.strip())
     if parts is None:
-        raise AuthenticationFailed("Malformed API token: expected the 'mcp_…' value shown when it was issued.")
+        raise AuthenticationFailed("Malformed API token: expected the 'mcp_…' value shown when it was issued.",
+                                   reason="token_malformed")
     prefix, secret = parts
     # The row, or the fact that there is none, may come from this process's cache (invalidated on
     # every change, see lookup_cache), so a known and an unknown prefix take the same path; the
@@ -135,14 +146,17 @@ def token_authenticate(*, raw: str, client_ip: str | None = None) -> ApiToken:
     token = found if isinstance(found, ApiToken) else None
     salt, expected = (token.salt, token.secret_hash) if token is not None else (_DUMMY_SALT, _dummy_hash())
     if not hmac.compare_digest(_hash(secret, salt), expected) or token is None:
-        raise AuthenticationFailed("Invalid API token.")
+        # The client hears the same words either way (no oracle for valid prefixes); the admin learns which.
+        raise AuthenticationFailed("Invalid API token.",
+                                   reason="token_unknown" if token is None else "token_wrong_secret")
     now = timezone.now()
     if token.revoked_at is not None:
-        raise AuthenticationFailed("This API token has been revoked. Ask an administrator for a new one.")
+        raise AuthenticationFailed("This API token has been revoked. Ask an administrator for a new one.",
+                                   reason="token_revoked")
     if token.is_expired(now):
         raise AuthenticationFailed(
-            f"This API token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC. Ask an administrator for a new one."
-        )
+            f"This API token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC. Ask an administrator for a new one.",
+            reason="token_expired")
     if not ip_allowed(token, client_ip):
         raise NotPermitted(f"This API token may not be used from {client_ip}.")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:

@@ -4,7 +4,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
 from ..exceptions import AuthenticationFailed, NotPermitted
-from ..services.tokens import TOKEN_PREFIX, token_authenticate
+from ..services.tokens import TOKEN_PREFIX, token_authenticate, token_prefix_of
+from .refusals import refusal_mark
 
 
 def client_ip(request) -> str | None:
@@ -39,6 +40,7 @@ class ApiTokenAuthentication(BaseAuthentication):
         if raw is None:
             return None
         if not raw:
+            refusal_mark(request, "credential_unusable")
             raise exceptions.AuthenticationFailed(
                 f"Use 'Authorization: Bearer <token>' or the '{settings.MCP_API_KEY_HEADER}' header.")
         if not raw.startswith(TOKEN_PREFIX) and request.META.get("HTTP_AUTHORIZATION"):
@@ -46,8 +48,10 @@ class ApiTokenAuthentication(BaseAuthentication):
         try:
             token = token_authenticate(raw=raw, client_ip=client_ip(request))
         except AuthenticationFailed as exc:
+            refusal_mark(request, exc.reason, token_prefix=token_prefix_of(raw))
             raise exceptions.AuthenticationFailed(str(exc)) from None
-        except NotPermitted as exc:
+        except NotPermitted as exc:  # the token's allowed IPs
+            refusal_mark(request, "token_ip_not_allowed", token_prefix=token_prefix_of(raw))
             raise exceptions.PermissionDenied(exc.message) from None
         return (_TokenUser(token), token)
 
@@ -57,6 +61,7 @@ class ApiTokenAuthentication(BaseAuthentication):
         try:
             token = oauth_access_token_verify(getattr(request, "_request", request))
         except OAuthTokenInvalid as exc:
+            refusal_mark(request, exc.reason)
             request._oauth_error = "invalid_token"
             raise exceptions.AuthenticationFailed(str(exc)) from None
         return (_TokenUser(token), token)

@@ -84,6 +84,7 @@ from ..services.sse_sessions import (
 from .authentication import ApiTokenAuthentication, client_ip
 from .json_limits import request_message
 from .mcp_backend import get_dispatcher, principal_for
+from .refusals import connection_note, refusal_mark
 from .streamable_http import origin_allowed
 
 logger = logging.getLogger("mcp_tools.transports.sse")
@@ -124,11 +125,13 @@ class _SseView(APIView):
 
     def initial(self, request, *args, **kwargs):
         if not origin_allowed(request.META.get("HTTP_ORIGIN")):
+            refusal_mark(request, "origin_refused")
             raise _Refused(403, "Forbidden: this Origin may not call the MCP endpoint.")
         slug = kwargs.get("slug")
         if slug:
             self.endpoint = McpEndpoint.objects.filter(slug=slug, enabled=True).first()
             if self.endpoint is None:
+                refusal_mark(request, "unknown_endpoint")
                 raise _Refused(404, "No such MCP endpoint.")
         super().initial(request, *args, **kwargs)  # authentication happens here (401 for a bad credential)
         if request.auth is None and (self.endpoint is None or self.endpoint.requires_auth):
@@ -259,18 +262,22 @@ class SseMessageView(_SseView):
         session = sse_session_get(session_id=session_id)
         if (session is None or session.principal != principal_key(request.auth)
                 or session.endpoint != (slug or "")):
+            refusal_mark(request, "session_unknown")
             return _gone()
         if not sse_session_is_listening(session_id=session_id):
             sse_session_close(session_id=session_id)  # its stream died without cleaning up
+            refusal_mark(request, "session_unknown")
             return _gone()
         content_type = (request.content_type or "").split(";")[0].strip().lower()
         if content_type != "application/json":
+            refusal_mark(request, "wrong_content_type")
             return _error(415, "Send the message as JSON with 'Content-Type: application/json'.")
         try:
             body = request._request.body
         except RequestDataTooBig:
             body = None
         if body is None or len(body) > settings.MCP_MAX_BODY_BYTES:
+            refusal_mark(request, "body_too_large")
             return _error(413, f"Message is larger than {settings.MCP_MAX_BODY_BYTES} bytes.")
         return self._dispatch_message(request, session, body)
 
@@ -278,6 +285,7 @@ class SseMessageView(_SseView):
         try:
             message = request_message(body)
         except InvalidMessage as exc:
+            refusal_mark(request, "malformed_message")
             error = error_response(exc.request_id, exc.code, exc.message)
             if exc.request_id is not None:  # a client waiting for that id hears it on the stream too
                 sse_session_send(session_id=session.session_id, message=error)
@@ -290,6 +298,10 @@ class SseMessageView(_SseView):
             return HttpResponse(status=202)
         principal = principal_for(credential=request.auth, endpoint=self.endpoint, client_ip=client_ip(request),
                                   transport=TRANSPORT)
+        if isinstance(message, Request) and message.method == "initialize":
+            connection_note(credential=principal.caller().label, client_info=message.params.get("clientInfo"),
+                            transport="http+sse", protocol_version=str(message.params.get("protocolVersion", "")),
+                            client_ip=principal.client_ip, user_agent=request.META.get("HTTP_USER_AGENT", ""))
         work = dict(message=message, session=session, principal=principal, endpoint=self.endpoint,
                     headers=request.headers, correlation_id=request.request_id)
         if isinstance(message, Request) and message.method in BACKGROUND_METHODS and _POOL_SLOTS.acquire(

@@ -14,6 +14,7 @@ from .authentication import client_ip, insufficient_scope_challenge
 from ..protocol.json_text import JsonRejected
 from .json_limits import request_json
 from .mcp_backend import state_key
+from .refusals import connection_note, refusal_mark
 from .rest_tasks import queued_response
 
 # HTTP status for each error code of the pipeline; the body keeps the seed's shape.
@@ -45,6 +46,13 @@ def _json_response(body: bytes, status: int = 200) -> HttpResponse:
     return HttpResponse(body, status=status, content_type="application/json")
 
 
+def _note(request) -> None:
+    """Connections page: this credential reached the REST pair (the client named by its User-Agent)."""
+    connection_note(credential=Caller(token=request.auth).label, client_info=None, transport="rest",
+                    protocol_version="", client_ip=client_ip(request),
+                    user_agent=request.META.get("HTTP_USER_AGENT", ""))
+
+
 class ToolListView(APIView):
     """The token's tools; ``?limit=N`` pages them (``next_cursor``), ``?cursor=`` continues.
 
@@ -54,6 +62,7 @@ class ToolListView(APIView):
 
     def get(self, request):
         listing = rest_tool_listing(request.auth)
+        _note(request)
         cursor, limit = request.GET.get("cursor"), request.GET.get("limit")
         if cursor is None and limit is None:
             return _json_response(listing.body)
@@ -101,15 +110,19 @@ class ToolInvokeView(APIView):
         try:
             raw = request._request.body
         except RequestDataTooBig:
+            refusal_mark(request, "body_too_large")
             return _failure(f"Request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes.", 413)
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type != "application/json":
+            refusal_mark(request, "wrong_content_type")
             return _failure("Send the body as JSON with 'Content-Type: application/json'.", 415)
         try:
             payload = request_json(raw)
         except JsonRejected as exc:
             if exc.too_large:
+                refusal_mark(request, "body_too_large")
                 return _failure(f"Request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes.", 413)
+            refusal_mark(request, "malformed_message")
             return _failure(f"Malformed JSON body: {exc.reason}", 400)
         if not isinstance(payload, dict):
             return _failure('The body must be a JSON object like {"name": ..., "arguments": {...}}.', 400)
@@ -123,6 +136,7 @@ class ToolInvokeView(APIView):
             return _failure("Tool arguments must be a JSON object.", 400)
         caller = Caller(token=request.auth, client_ip=client_ip(request), transport="rest")
         invocation = tool_invoke(name=name, arguments=arguments, caller=caller, request_id=request.request_id)
+        _note(request)
         if invocation.outcome == "queued":
             return queued_response(invocation)
         if invocation.ok:

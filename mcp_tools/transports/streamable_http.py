@@ -62,6 +62,7 @@ from .json_limits import request_message
 from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for, quiet_tool_call
 from .mcp_changes import listen_frames, session_stream_frames, stream_slot
 from .mcp_tasks import TASKS_REVISION, SessionTaskNotices
+from .refusals import connection_note, message_client_info, outcome_refusal, refusal_mark
 
 logger = logging.getLogger("mcp_tools.transports")
 
@@ -219,6 +220,7 @@ class StreamableHttpView(APIView):
 
     def initial(self, request, *args, **kwargs):
         if not origin_allowed(request.META.get("HTTP_ORIGIN")):
+            refusal_mark(request, "origin_refused")
             raise _Rejected(403, "Forbidden: this Origin may not call the MCP endpoint.")
         self.endpoint, self.dispatcher = self._resolve(kwargs.get("slug"))
         # The product, as opposed to the test-only conformance fixtures (no auth, no change streams).
@@ -238,10 +240,12 @@ class StreamableHttpView(APIView):
         if slug == CONFORMANCE_SLUG:
             dispatcher = get_conformance_dispatcher()
             if dispatcher is None:
+                refusal_mark(self.request, "unknown_endpoint")
                 raise _Rejected(404, "No such MCP endpoint.")
             return None, dispatcher
         endpoint = McpEndpoint.objects.filter(slug=slug, enabled=True).first()
         if endpoint is None:
+            refusal_mark(self.request, "unknown_endpoint")
             raise _Rejected(404, "No such MCP endpoint.")
         return endpoint, get_dispatcher(endpoint)
 
@@ -271,13 +275,16 @@ class StreamableHttpView(APIView):
             return no_stream
         session_id = request.META.get("HTTP_MCP_SESSION_ID", "").strip()
         if not session_id:
+            refusal_mark(request, "session_required")
             return _jsonrpc_error(400, INVALID_REQUEST, f"Bad Request: the {SESSION_HEADER} header is required")
         where = dict(session_id=session_id, endpoint=self.endpoint_key, principal=self.principal_key)
         loaded = mcp_sessions.session_load(**where)
         if loaded is None:
+            refusal_mark(request, "session_unknown")
             return _jsonrpc_error(404, -32001, "Session not found: it ended or expired; initialize again")
         slot = stream_slot()
         if slot is None:  # every stream slot of this process is taken: go on without one
+            refusal_mark(request, "stream_cap")
             return no_stream
 
         def subscriptions():
@@ -296,9 +303,11 @@ class StreamableHttpView(APIView):
             return _json(None, 405, {"Allow": "POST"})
         session_id = request.META.get("HTTP_MCP_SESSION_ID", "").strip()
         if not session_id:
+            refusal_mark(request, "session_required")
             return _jsonrpc_error(400, INVALID_REQUEST, f"Bad Request: the {SESSION_HEADER} header is required")
         if not mcp_sessions.session_end(session_id=session_id, endpoint=self.endpoint_key,
                                         principal=self.principal_key):
+            refusal_mark(request, "session_unknown")
             return _jsonrpc_error(404, -32001, "Session not found")
         session_ended_publish(session_id=session_id)  # its GET stream, on whichever worker, ends now
         return _json(None, 204)
@@ -309,20 +318,23 @@ class StreamableHttpView(APIView):
         try:
             body = request._request.body
         except RequestDataTooBig:
-            return _jsonrpc_error(413, INVALID_REQUEST,
-                                  f"Request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes")
-        if len(body) > settings.MCP_MAX_BODY_BYTES:
+            body = None
+        if body is None or len(body) > settings.MCP_MAX_BODY_BYTES:
+            refusal_mark(request, "body_too_large")
             return _jsonrpc_error(413, INVALID_REQUEST,
                                   f"Request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes")
         content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
         if content_type != "application/json":
+            refusal_mark(request, "wrong_content_type")
             return _jsonrpc_error(415, INVALID_REQUEST, "Send JSON-RPC with 'Content-Type: application/json'")
         if not (_accepts(request, "application/json") or _accepts(request, "text/event-stream")):
+            refusal_mark(request, "not_acceptable")
             return _jsonrpc_error(406, INVALID_REQUEST,
                                   "Not Acceptable: accept application/json and text/event-stream")
         try:
             message = request_message(body)
         except InvalidMessage as exc:
+            refusal_mark(request, "malformed_message")
             return _jsonrpc_error(400, exc.code, exc.message, exc.request_id)
 
         session_id = request.META.get("HTTP_MCP_SESSION_ID", "").strip() or None
@@ -332,6 +344,7 @@ class StreamableHttpView(APIView):
             loaded = mcp_sessions.session_load(session_id=session_id, endpoint=self.endpoint_key,
                                                principal=self.principal_key)
             if loaded is None:
+                refusal_mark(request, "session_unknown")
                 return _jsonrpc_error(404, -32001, "Session not found: it ended or expired; initialize again",
                                       getattr(message, "id", None))
             session = loaded.state
@@ -343,6 +356,7 @@ class StreamableHttpView(APIView):
         if isinstance(message, (Response, ErrorResponse)):
             # A client's answer to one of our requests: hand it to whichever worker waits for it.
             if session_id is None:
+                refusal_mark(request, "session_required")
                 return _jsonrpc_error(400, INVALID_REQUEST, f"Bad Request: the {SESSION_HEADER} header is required")
             reply = {"id": message.id, **({"result": message.result} if isinstance(message, Response)
                                           else {"error": message.error})}
@@ -382,6 +396,7 @@ class StreamableHttpView(APIView):
         return None
 
     def _finish(self, outcome, message, session_id: str | None) -> HttpResponse:
+        self._note_connection(outcome, message)
         new_session = self._persist(outcome, message, session_id)
         headers = {SESSION_HEADER: new_session} if new_session else {}
         if outcome.kind == "accepted":
@@ -394,6 +409,22 @@ class StreamableHttpView(APIView):
             headers["WWW-Authenticate"] = insufficient_scope_challenge(self.request, scope)
             return _json(outcome.response, 403, headers)
         return _json(outcome.response, outcome.http_status, headers)
+
+    def _note_connection(self, outcome, message) -> None:
+        """Connections page: a refusal by the protocol layer, or which client this was (throttled)."""
+        if not isinstance(message, Request) or not self.is_product:
+            return
+        if outcome.is_error:
+            reason = outcome_refusal(outcome.response, has_session=outcome.session is not None)
+            if reason:
+                refusal_mark(self.request, reason, client_info=message_client_info(message.params))
+            return
+        info = message_client_info(message.params)
+        if info is None and outcome.session is not None:
+            info = outcome.session.client_info
+        connection_note(credential=self.principal.caller().label, client_info=info, transport="streamable-http",
+                        protocol_version=outcome.protocol_version or "", client_ip=client_ip(self.request),
+                        user_agent=self.request.META.get("HTTP_USER_AGENT", ""))
 
     def _listen_response(self, outcome) -> StreamingHttpResponse:
         if not self.is_product:
@@ -413,6 +444,7 @@ class StreamableHttpView(APIView):
         else:
             pool, slots = _POOL, _POOL_SLOTS
             if not slots.acquire(timeout=_POOL_WAIT_S):
+                refusal_mark(self.request, "stream_cap")
                 return _jsonrpc_error(503, INTERNAL_ERROR, "Server busy: too many streaming calls; retry shortly",
                                       message.id, {"Retry-After": "2"})
         outbound = StreamOutbound(session_id=session_id if session is not None else None, request_id=message.id,
