@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "corsheaders",
     "django_prometheus",
+    "django_jsonform",
     "mcp_tools",
     "tickets",
     "notifications",

@@ -3,7 +3,7 @@ from django.template.response import TemplateResponse
 
 from .audit_export import AuditCsvExportMixin
 from .admin_login import throttle_admin_login
-from .forms import ApiTokenAdminForm, ToolAdminForm
+from .forms import ApiTokenAdminForm, McpEndpointAdminForm, ToolAdminForm
 from .models import ApiToken, AuditEvent, McpEndpoint, McpSession, Prompt, Resource, Tool, ToolRevision, ToolTask
 from .kinds.base import get_kind
 from .services.secret_config import config_masked
@@ -36,8 +36,9 @@ class ToolAdmin(admin.ModelAdmin):
     inlines = (ToolRevisionInline,)
     fieldsets = (
         (None, {"fields": ("name", "title", "description", "enabled")}),
-        ("Schemas", {"fields": ("input_schema", "output_schema", "annotations")}),
-        ("Handler", {"fields": ("kind", "config", "execution", "timeout_s")}),
+        ("What it runs", {"fields": ("kind", "config", "execution", "timeout_s"),
+                          "description": "Choose the kind first; its settings form follows the choice."}),
+        ("Arguments and result", {"fields": ("input_schema", "output_schema", "annotations")}),
         ("Governance", {"fields": ("rate_limit", "requires_confirmation", "sensitive_fields")}),
         ("History", {"fields": ("version", "created_at", "updated_at")}),
     )
@@ -176,6 +177,7 @@ class PromptAdmin(admin.ModelAdmin):
 class McpEndpointAdmin(admin.ModelAdmin):
     """Named MCP servers at /mcp/<slug>: which tools, resources and prompts, and whether a token is needed."""
 
+    form = McpEndpointAdminForm
     list_display = ("__str__", "name", "requires_auth", "all_tools", "enabled", "updated_at")
     list_editable = ("enabled",)
     list_filter = ("requires_auth", "enabled")

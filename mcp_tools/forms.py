@@ -3,15 +3,41 @@ import ipaddress
 
 from django import forms
 
-from .kinds.base import get_kind, kind_choices
-from .models import ApiToken, Tool
+from .admin_schema_form import KindConfigWidget, PrettyJSONField, config_pruned, form_schema, problems_by_field
+from .kinds.base import _REGISTRY, get_kind, kind_choices
+from .models import ApiToken, McpEndpoint, Tool
 from .services.schemas import input_schema_problems, instance_problems, schema_problems
 from .services.secret_config import config_masked, config_unmasked
 
 ANNOTATION_KEYS = {"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
 
 
+NEW_TOOL_INPUT_SCHEMA = {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
+
+
+def kind_form_schemas() -> dict[str, dict]:
+    """Every registered kind's settings schema, ready for the settings form."""
+    return {name: form_schema(kind.config_schema) for name, kind in _REGISTRY.items()}
+
+
 class ToolAdminForm(forms.ModelForm):
+    input_schema = PrettyJSONField(
+        required=False, label="Input schema",
+        help_text='JSON Schema (Draft 2020-12) of the arguments agents send: an object, e.g. {"type": "object", '
+                  '"properties": {"email": {"type": "string", "description": "Customer e-mail"}}, '
+                  '"required": ["email"]}. Names in it are the placeholders a kind\'s settings may use.')
+    output_schema = PrettyJSONField(
+        required=False, label="Output schema",
+        help_text="Optional JSON Schema of the result (an object). With one, agents also get the result as "
+                  "structuredContent.")
+    annotations = PrettyJSONField(
+        required=False, initial=dict, widget=forms.Textarea(attrs={"class": "mcp-json", "rows": 4, "spellcheck": "false"}),
+        help_text="MCP hints, e.g. {\"readOnlyHint\": true}: title, readOnlyHint, destructiveHint, idempotentHint, "
+                  "openWorldHint.")
+    sensitive_fields = PrettyJSONField(
+        required=False, initial=list, widget=forms.Textarea(attrs={"class": "mcp-json", "rows": 2, "spellcheck": "false"}),
+        help_text='Argument names redacted from audit events and logs, e.g. ["password"].')
+
     class Meta:
         model = Tool
         fields = "__all__"
@@ -19,13 +45,31 @@ class ToolAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "kind" in self.fields:
-            self.fields["kind"] = forms.ChoiceField(choices=kind_choices(), help_text=self.fields["kind"].help_text)
+            self.fields["kind"] = forms.ChoiceField(
+                choices=[("", "---------")] + kind_choices(),
+                help_text="What the tool does when called. Choose it first: the settings below follow it.")
+        if "config" in self.fields:
+            kind = (self.data.get(self.add_prefix("kind")) if self.is_bound else None) \
+                or self.initial.get("kind") or self.instance.kind or ""
+            self.fields["config"] = forms.JSONField(
+                required=False, label="Settings",
+                help_text="The chosen kind's settings. Blank optional settings take their defaults.",
+                widget=KindConfigWidget(kind_schemas=kind_form_schemas(), kind=kind))
         if self.instance.pk and isinstance(self.instance.config, dict):
             # Upstream secrets are never sent back to the browser; the mask keeps the stored value.
             self.initial["config"] = config_masked(get_kind(self.instance.kind), self.instance.config)
+        elif not self.instance.pk:
+            self.initial.setdefault("input_schema", NEW_TOOL_INPUT_SCHEMA)
 
     def clean_input_schema(self):
         schema = self.cleaned_data["input_schema"]
+        if schema is None or schema == "":
+            raise forms.ValidationError('Give the input schema: a JSON object such as {"type": "object", '
+                                        '"properties": {}}.')
+        if not isinstance(schema, dict):
+            raise forms.ValidationError(
+                f"The input schema must be a JSON object, not {type(schema).__name__ if schema != [] else 'a list'}"
+                ': e.g. {"type": "object", "properties": {"email": {"type": "string"}}}.')
         problems = input_schema_problems(schema)
         if problems:
             raise forms.ValidationError(problems)
@@ -64,16 +108,29 @@ class ToolAdminForm(forms.ModelForm):
         cleaned = super().clean()
         kind = get_kind(cleaned.get("kind") or "")
         config = cleaned.get("config") or {}
+        if kind is not None and isinstance(config, dict):
+            config = cleaned["config"] = config_pruned(config, kind.config_schema)
         if kind is not None and isinstance(config, dict) and self.instance.pk:
             config = cleaned["config"] = config_unmasked(kind, config, self.instance.config or {})
         if kind is not None:
             if not isinstance(config, dict):
-                self.add_error("config", "The configuration must be a JSON object.")
+                self.add_error("config", "The settings must be a JSON object.")
                 return cleaned
-            problems = instance_problems(kind.config_schema, config) or kind.check_config(config)
-            if problems:
-                self.add_error("config", forms.ValidationError(problems))
+            problems = instance_problems(kind.config_schema, config)
+            extra = [] if problems else kind.check_config(config)
+            if problems or extra:
+                self._config_problems(kind, config, extra)
         return cleaned
+
+    def _config_problems(self, kind, config, extra):
+        """Show each problem next to the setting it names; the rest above the settings."""
+        error_map, loose = problems_by_field(kind.config_schema, config, extra)
+        widget = self.fields["config"].widget
+        if error_map and hasattr(widget, "add_error"):
+            widget.add_error(error_map)
+        placed = [f"{key.replace('§', '.')}: {message}" for key, messages in error_map.items() for message in messages]
+        self.add_error("config", forms.ValidationError(
+            loose + ([f"Fix the settings marked below ({'; '.join(placed)})."] if placed else [])))
 
 
 class ApiTokenAdminForm(forms.ModelForm):
@@ -94,3 +151,15 @@ class ApiTokenAdminForm(forms.ModelForm):
         return value
 
 
+
+
+class McpEndpointAdminForm(forms.ModelForm):
+    class Meta:
+        model = McpEndpoint
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "slug" in self.fields:
+            # The admin renders help text as HTML: the placeholder must be escaped to show.
+            self.fields["slug"].help_text = "Served at /mcp/&lt;slug&gt;, e.g. /mcp/support for the slug support."
