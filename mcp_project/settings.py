@@ -171,6 +171,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+FORMAT_MODULE_PATH = ["mcp_project.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -1,27 +1,46 @@
+import json
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from .audit_export import AuditCsvExportMixin
 from .admin_login import throttle_admin_login
-from .forms import ApiTokenAdminForm, McpEndpointAdminForm, ToolAdminForm
+from .dashboard.selectors import usage_stats
+from .forms import ApiTokenAdminForm, McpEndpointAdminForm, ToolAdminForm, ToolTryForm
 from .models import ApiToken, AuditEvent, McpEndpoint, McpSession, Prompt, Resource, Tool, ToolRevision, ToolTask
 from .kinds.base import get_kind
 from .services.secret_config import config_masked
 from .services.tasks import tasks_cancel_by_admin
 from .services.tokens import token_assign_secret, token_revoke
-from .services.tools import tool_save, tools_set_enabled
+from .services.tool_trial import tool_try
+from .transports.authentication import client_ip
+from .services.tools import revision_diff, tool_save, tools_set_enabled
 
 
 class ToolRevisionInline(admin.TabularInline):
     model = ToolRevision
     extra = 0
     can_delete = False
-    fields = ("version", "name", "description", "changed_by", "created_at")
+    fields = ("version", "changed_by", "created_at", "kind", "name", "what_changed")
     readonly_fields = fields
     show_change_link = False
+    verbose_name_plural = "Revisions (every change to the definition, newest first)"
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Changes")
+    def what_changed(self, revision):
+        url = reverse("admin:mcp_tools_tool_revision_diff", args=[revision.tool_id, revision.version])
+        fields = [change["field"] for change in revision_diff(revision=revision)]
+        label = ", ".join(fields) if revision.version > 1 or fields else "created"
+        return format_html('<a href="{}">{}</a>', url, ("Diff: " + label) if revision.version > 1 else "Created")
 
 
 @admin.register(Tool)
@@ -53,14 +72,66 @@ class ToolAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         tool_save(tool=obj, changed_by=request.user)
 
+    def get_urls(self):
+        extra = [path("<int:tool_id>/revisions/<int:version>/diff/", self.admin_site.admin_view(self.revision_diff_view),
+                      name="mcp_tools_tool_revision_diff"),
+                 path("<int:tool_id>/try/", self.admin_site.admin_view(self.try_view), name="mcp_tools_tool_try")]
+        return extra + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if object_id and str(object_id).isdigit():
+            extra_context["usage"] = usage_stats(now=timezone.now(), tool_id=int(object_id))
+            tool = Tool.objects.filter(pk=object_id).only("name").first()
+            if tool is not None:
+                extra_context["audit_url"] = (reverse("admin:mcp_tools_auditevent_changelist")
+                                              + "?" + urlencode({"tool_name": tool.name}))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def try_view(self, request, tool_id):
+        """Run the tool with arguments from a form built from its input schema, as this admin, fully audited."""
+        tool = get_object_or_404(Tool, pk=tool_id)
+        if not self.has_change_permission(request, tool):
+            raise PermissionDenied
+        trial = None
+        form = ToolTryForm(request.POST or None, tool=tool)
+        if request.method == "POST" and form.is_valid():
+            trial = tool_try(tool=tool, arguments=form.cleaned_data["arguments"], user=request.user,
+                             client_ip=client_ip(request), confirmed=bool(form.cleaned_data.get("confirm")))
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": tool,
+                   "title": f"Try {tool.name}", "form": form, "media": self.media + form.media, "trial": trial,
+                   "audit_url": reverse("admin:mcp_tools_auditevent_changelist") + "?" + urlencode(
+                       {"tool_name": tool.name})}
+        if trial is not None:
+            context["call_result_json"] = json.dumps(trial.call_result, ensure_ascii=False, indent=2, default=str)
+            structured = trial.call_result.get("structuredContent")
+            context["structured_json"] = None if structured is None else json.dumps(
+                structured, ensure_ascii=False, indent=2, default=str)
+            if trial.audit_event is not None:
+                context["audit_arguments_json"] = json.dumps(trial.audit_event.arguments, ensure_ascii=False,
+                                                             indent=2, default=str)
+        return TemplateResponse(request, "admin/mcp_tools/tool/try.html", context)
+
+    def revision_diff_view(self, request, tool_id, version):
+        """One revision against the one before it, field by field (secret values are never stored)."""
+        tool = get_object_or_404(Tool, pk=tool_id)
+        if not self.has_view_or_change_permission(request, tool):
+            raise PermissionDenied
+        revision = get_object_or_404(ToolRevision, tool=tool, version=version)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": tool,
+                   "title": f"{tool.name}: changes in version {version}", "revision": revision,
+                   "changes": revision_diff(revision=revision),
+                   "revisions": tool.revisions.select_related("changed_by").order_by("-version")[:50]}
+        return TemplateResponse(request, "admin/mcp_tools/tool/revision_diff.html", context)
+
     @admin.action(description="Enable selected tools", permissions=["change"])
     def enable_tools(self, request, queryset):
-        count = tools_set_enabled(queryset=queryset, enabled=True)
+        count = tools_set_enabled(queryset=queryset, enabled=True, changed_by=request.user)
         self.message_user(request, f"Enabled {count} tool(s).", messages.SUCCESS)
 
     @admin.action(description="Disable selected tools", permissions=["change"])
     def disable_tools(self, request, queryset):
-        count = tools_set_enabled(queryset=queryset, enabled=False)
+        count = tools_set_enabled(queryset=queryset, enabled=False, changed_by=request.user)
         self.message_user(request, f"Disabled {count} tool(s).", messages.SUCCESS)
 
 

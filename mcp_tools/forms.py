@@ -3,7 +3,8 @@ import ipaddress
 
 from django import forms
 
-from .admin_schema_form import KindConfigWidget, PrettyJSONField, config_pruned, form_schema, problems_by_field
+from .admin_schema_form import (KindConfigWidget, PrettyJSONField, SchemaFormWidget, config_pruned, form_schema,
+                                problems_by_field)
 from .kinds.base import _REGISTRY, get_kind, kind_choices
 from .models import ApiToken, McpEndpoint, Tool
 from .services.schemas import input_schema_problems, instance_problems, schema_problems
@@ -163,3 +164,30 @@ class McpEndpointAdminForm(forms.ModelForm):
         if "slug" in self.fields:
             # The admin renders help text as HTML: the placeholder must be escaped to show.
             self.fields["slug"].help_text = "Served at /mcp/&lt;slug&gt;, e.g. /mcp/support for the slug support."
+
+
+class ToolTryForm(forms.Form):
+    """The "Try it" arguments: a form built from the tool's input schema (raw JSON when it has no properties)."""
+
+    def __init__(self, *args, tool: Tool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tool = tool
+        schema = tool.input_schema if isinstance(tool.input_schema, dict) else {}
+        if schema.get("properties"):
+            widget = SchemaFormWidget(schema=schema)
+        else:
+            widget = forms.Textarea(attrs={"class": "mcp-json", "rows": 6, "spellcheck": "false"})
+        self.fields["arguments"] = forms.JSONField(
+            required=False, initial=dict, widget=widget, label="Arguments",
+            help_text="Checked against the input schema by the server, exactly as an agent's call is.")
+        if tool.requires_confirmation:
+            self.fields["confirm"] = forms.BooleanField(
+                required=False, label="I confirm this call",
+                help_text="This tool asks a person to confirm each call; unticked, the call is refused.")
+
+    def clean_arguments(self):
+        arguments = self.cleaned_data.get("arguments")
+        if arguments in (None, ""):
+            return {}
+        # Optional fields left blank in the form are not sent, as an agent would leave them out.
+        return config_pruned(arguments, self.tool.input_schema or {})
