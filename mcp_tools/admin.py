@@ -3,6 +3,8 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -135,15 +137,83 @@ class ToolAdmin(admin.ModelAdmin):
         self.message_user(request, f"Disabled {count} tool(s).", messages.SUCCESS)
 
 
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return (("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked"))
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        if self.value() == "active":
+            return queryset.filter(not_expired, revoked_at__isnull=True)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+def token_status(token) -> str:
+    """active, expired or revoked (revoked wins over expired)."""
+    if token.is_revoked:
+        return "revoked"
+    return "expired" if token.is_expired() else "active"
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenAdminForm
-    list_display = ("name", "prefix", "owner", "all_tools", "expires_at", "revoked_at", "last_used_at")
-    list_filter = ("all_tools", ("revoked_at", admin.EmptyFieldListFilter))
+    list_display = ("name", "status", "prefix", "owner", "all_tools", "expires_at", "revoked_at", "last_used_at")
+    list_filter = (TokenStatusFilter, "all_tools")
     search_fields = ("name", "prefix", "owner__username")
     filter_horizontal = ("allowed_tools",)
     readonly_fields = ("prefix", "revoked_at", "last_used_at", "created_at")
     actions = ("revoke_tokens",)
+
+    @admin.display(description="Status")
+    def status(self, token):
+        value = token_status(token)
+        return format_html('<span class="mcp-status mcp-status-{}">{}</span>', value, value)
+
+    def has_change_permission(self, request, obj=None):
+        # A revoked token is history: its page is read-only (Django then shows the view-only form).
+        if obj is not None and obj.is_revoked:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_urls(self):
+        return [path("<int:token_id>/revoke/", self.admin_site.admin_view(self.revoke_view),
+                     name="mcp_tools_apitoken_revoke")] + super().get_urls()
+
+    def revoke_view(self, request, token_id):
+        """Confirm (GET) and revoke (POST) one token."""
+        token = get_object_or_404(ApiToken, pk=token_id)
+        if not super().has_change_permission(request, token):
+            raise PermissionDenied
+        change_url = reverse("admin:mcp_tools_apitoken_change", args=[token.pk])
+        if request.method == "POST":
+            if not token.is_revoked:
+                token_revoke(token=token)
+                self.log_change(request, token, "Revoked")
+                self.message_user(request, f"Token {token} revoked: it no longer authenticates.", messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": token,
+                   "title": f"Revoke token {token}?", "change_url": change_url}
+        return TemplateResponse(request, "admin/mcp_tools/apitoken/revoke_confirm.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        token = ApiToken.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if token is not None:
+            extra_context.update(
+                usage=usage_stats(now=timezone.now(), token_id=token.pk), token_status=token_status(token),
+                audit_url=reverse("admin:mcp_tools_auditevent_changelist") + "?" + urlencode(
+                    {"token__id__exact": token.pk}),
+                can_revoke=not token.is_revoked and super().has_change_permission(request, token))
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_fields(self, request, obj=None):
         fields = list(ApiTokenAdminForm.Meta.fields)

@@ -139,6 +139,16 @@ class ApiTokenAdminForm(forms.ModelForm):
         model = ApiToken
         fields = ["name", "owner", "all_tools", "allowed_tools", "scopes", "allowed_ips", "rate_limit",
                   "expires_at"]
+        help_texts = {
+            "scopes": 'Labels kept with the token for your own records, e.g. ["billing"]. What the token may '
+                      "call is decided by \"All tools\" and \"Allowed tools\"; OAuth scopes (tool:&lt;name&gt;, "
+                      "mcp:tools) apply to OAuth access tokens, not to these.",
+            "allowed_tools": "The tools this token may list and call (least privilege). Ignored when "
+                             "\"All tools\" is on.",
+            "rate_limit": "Calls allowed per period for this token, e.g. 60/m; empty means the server default.",
+            "expires_at": "After this moment the token no longer authenticates. Empty: it never expires.",
+            "name": "Who or what uses it, e.g. \"billing agent (production)\".",
+        }
 
     def clean_allowed_ips(self):
         value = self.cleaned_data.get("allowed_ips") or []
