@@ -3,12 +3,14 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from .audit_export import AuditCsvExportMixin
@@ -244,18 +246,97 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
 
 
+class TimeRangeFilter(admin.ListFilter):
+    """From / until, to the second (the admin's date filters stop at whole days). Times in the server's zone."""
+
+    title = "time range"
+    template = "admin/mcp_tools/time_range_filter.html"
+    parameters = ("created_from", "created_until")
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.raw = {}
+        self.bounds = {}
+        self.problems = []
+        for name in self.parameters:
+            if name in params:
+                value = params.pop(name)
+                value = value[-1] if isinstance(value, list) else value
+                self.raw[name] = value
+                parsed = parse_datetime(value.strip().replace(" ", "T")) if value.strip() else None
+                if value.strip() and parsed is None:
+                    self.problems.append(f"'{value}' is not a time like 2026-11-30T14:05:09.")
+                elif parsed is not None:
+                    self.bounds[name] = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+
+    def has_output(self):
+        return True
+
+    def expected_parameters(self):
+        return list(self.parameters)
+
+    def queryset(self, request, queryset):
+        if "created_from" in self.bounds:
+            queryset = queryset.filter(created_at__gte=self.bounds["created_from"])
+        if "created_until" in self.bounds:
+            queryset = queryset.filter(created_at__lte=self.bounds["created_until"])
+        return queryset
+
+    def choices(self, changelist):
+        keep = [(key, value) for key, values in changelist.get_filters_params().items()
+                for value in (values if isinstance(values, list) else [values]) if key not in self.parameters]
+        if changelist.query:
+            keep.append(("q", changelist.query))
+        yield {"selected": bool(self.bounds), "raw": self.raw, "problems": self.problems, "keep": keep,
+               "tz": timezone.get_current_timezone_name(),
+               "clear_url": changelist.get_query_string(remove=list(self.parameters))}
+
+
+def _link_if_allowed(request, field: str, label: str):
+    """A read-only FK shown as a link only when this user may open the target; plain text otherwise."""
+    def display(event):
+        target = getattr(event, field)
+        if target is None:
+            return "–"
+        opts = target._meta
+        if request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}") or \
+                request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}"):
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[target.pk])
+            return format_html('<a href="{}">{}</a>', url, target)
+        return str(target)
+    display.short_description = label
+    return display
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
-    list_display = ("created_at", "tool_name", "outcome", "error_code", "token_prefix", "transport",
-                    "duration_ms", "client_ip", "request_id")
-    list_filter = ("outcome", "tool_name", "transport", "token", "created_at")
+    list_display = ("created_at", "tool_name", "outcome_and_code", "token_prefix", "transport", "duration_ms",
+                    "arguments_preview")
+    list_filter = (TimeRangeFilter, "outcome", "tool_name", "transport", "token", "created_at")
     date_hierarchy = "created_at"
-    search_fields = ("tool_name", "request_id", "token_prefix", "error_message")
+    # arguments_text: the stored (already redacted) arguments as text, so a customer's e-mail is found.
+    search_fields = ("tool_name", "request_id", "token_prefix", "error_message", "arguments_text")
+    search_help_text = "Searches tool name, request id, token prefix, error message and the call's arguments."
     list_select_related = ("token",)
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(arguments_text=Cast("arguments", TextField()))
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_and_code(self, event):
+        label = event.get_outcome_display()
+        return f"{label} ({event.error_code})" if event.error_code and event.error_code != event.outcome else label
+
+    @admin.display(description="arguments (redacted)")
+    def arguments_preview(self, event):
+        text = json.dumps(event.arguments, ensure_ascii=False, sort_keys=True)
+        return text if len(text) <= 80 else text[:79] + "…"
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        links = {"token": _link_if_allowed(request, "token", "token"), "tool": _link_if_allowed(request, "tool", "tool"),
+                 "user": _link_if_allowed(request, "user", "user")}
+        return [links.get(f.name, f.name) for f in self.model._meta.fields]
 
     def has_add_permission(self, request):
         return False
