@@ -49,7 +49,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "mcp_tools.admin_site.McpAdminConfig",  # django.contrib.admin with the product-first site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

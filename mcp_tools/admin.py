@@ -433,7 +433,4 @@ class McpSessionAdmin(admin.ModelAdmin):
         return False
 
 
-admin.site.site_header = "MCP tool server"
-admin.site.site_title = "MCP tool server"
-admin.site.index_title = "Tools, tokens and the audit trail"
 throttle_admin_login(admin.site)
