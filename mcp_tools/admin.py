@@ -338,6 +338,10 @@ class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
                  "user": _link_if_allowed(request, "user", "user")}
         return [links.get(f.name, f.name) for f in self.model._meta.fields]
 
+    def get_fields(self, request, obj=None):
+        # Only the read-only list: the foreign keys are shown by the permission-aware callables above.
+        return self.get_readonly_fields(request, obj)
+
     def has_add_permission(self, request):
         return False
 

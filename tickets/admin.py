@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils import timezone
@@ -8,43 +9,31 @@ from .models import Ticket, TicketComment
 from .services import ticket_notify_assignee, ticket_parse_id
 
 
+class AppendOnlyNoteForm(forms.ModelForm):
+    """A saved note is shown but cannot be edited (its fields are disabled, so posted changes are ignored)."""
+
+    class Meta:
+        model = TicketComment
+        fields = ("body", "internal")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for field in self.fields.values():
+                field.disabled = True
+                field.help_text = ""
+
+
 class TicketCommentInline(admin.StackedInline):
-    """The notes so far, read-only: a note is never rewritten, only followed by another one."""
+    """Notes, oldest first, each titled by its author and time; one empty form adds the next note."""
 
     model = TicketComment
-    extra = 0
-    can_delete = False
-    fields = ("body", "internal")
-    readonly_fields = fields
-    verbose_name = "note"
-    verbose_name_plural = "Notes (append-only, oldest first)"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class NewTicketCommentInline(admin.StackedInline):
-    """One empty form to add a note; the author and the time are recorded, never typed."""
-
-    model = TicketComment
+    form = AppendOnlyNoteForm
     extra = 1
-    max_num = 1
     can_delete = False
     fields = ("body", "internal")
-    verbose_name = "new note"
-    verbose_name_plural = "Add a note"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).none()
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_add_permission(request, obj)
+    verbose_name = "note"
+    verbose_name_plural = "Notes (append-only: a saved note is never rewritten)"
 
 
 @admin.register(Ticket)
@@ -57,7 +46,7 @@ class TicketAdmin(admin.ModelAdmin):
     search_help_text = "Searches title, description, requester and request id; TICK-00042 or 42 finds that ticket."
     list_select_related = ("assignee",)
     readonly_fields = ("reference", "created_by_tool", "created_by_token", "request_id", "created_at", "updated_at")
-    inlines = (TicketCommentInline, NewTicketCommentInline)
+    inlines = (TicketCommentInline,)
     actions = ["assign_to_me", "mark_in_progress", "mark_waiting", "mark_resolved", "mark_closed"]
 
     @admin.display(description="number", ordering="pk")
