@@ -16,6 +16,8 @@ def _rank(order: list[str], name: str) -> tuple[int, str]:
 class McpAdminSite(AdminSite):
     site_header = "MCP tool server"
     site_title = "MCP tool server"
+    # The lists need the width (1280 px screens): navigation is the start page and the breadcrumbs.
+    enable_nav_sidebar = False
 
     @property
     def site_url(self):

@@ -38,8 +38,7 @@ class TicketCommentInline(admin.StackedInline):
 
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
-    list_display = ("reference", "title", "status", "priority", "assignee", "requester", "created_by_tool",
-                    "created_at")
+    list_display = ("reference", "title", "status", "priority", "assignee", "requester", "created_at")
     list_display_links = ("reference", "title")
     list_filter = ("status", "priority", "assignee", "created_by_tool", "created_at")
     search_fields = ("title", "description", "requester", "request_id")
