@@ -13,18 +13,18 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
-from .audit_export import AuditCsvExportMixin
 from .admin_login import throttle_admin_login
+from .audit_export import AuditCsvExportMixin
 from .dashboard.selectors import usage_stats
 from .forms import ApiTokenAdminForm, McpEndpointAdminForm, ToolAdminForm, ToolTryForm
-from .models import ApiToken, AuditEvent, McpEndpoint, McpSession, Prompt, Resource, Tool, ToolRevision, ToolTask
 from .kinds.base import get_kind
+from .models import ApiToken, AuditEvent, McpEndpoint, McpSession, Prompt, Resource, Tool, ToolRevision, ToolTask
 from .services.secret_config import config_masked
 from .services.tasks import tasks_cancel_by_admin
 from .services.tokens import token_assign_secret, token_revoke
 from .services.tool_trial import tool_try
-from .transports.authentication import client_ip
 from .services.tools import revision_diff, tool_save, tools_set_enabled
+from .transports.authentication import client_ip
 
 
 class ToolRevisionInline(admin.TabularInline):
@@ -42,15 +42,16 @@ class ToolRevisionInline(admin.TabularInline):
     @admin.display(description="Changes")
     def what_changed(self, revision):
         url = reverse("admin:mcp_tools_tool_revision_diff", args=[revision.tool_id, revision.version])
-        fields = [change["field"] for change in revision_diff(revision=revision)]
-        label = ", ".join(fields) if revision.version > 1 or fields else "created"
-        return format_html('<a href="{}">{}</a>', url, ("Diff: " + label) if revision.version > 1 else "Created")
+        if revision.version == 1:
+            return format_html('<a href="{}">Created</a>', url)
+        fields = ", ".join(change["field"] for change in revision_diff(revision=revision)) or "nothing"
+        return format_html('<a href="{}">Diff: {}</a>', url, fields)
 
 
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin):
     form = ToolAdminForm
-    # Few columns, so the list fits a 1280 px window beside the sidebar and the filters.
+    # Few columns, so the list fits a 1280 px window beside the filters.
     list_display = ("name", "title", "kind", "enabled", "version", "updated_at")
     list_editable = ("enabled",)
     list_filter = ("enabled", "kind", "execution")

@@ -55,10 +55,10 @@ def form_schema(schema: dict) -> dict:
                 and "properties" not in prop:
             # A free-form map (e.g. headers): the editor needs "properties" to offer "add key".
             prop["properties"] = {}
-        if prop.get("type") == "object" or prop.get("type") == "array":
-            nested = form_schema(prop.get("items", {})) if prop.get("type") == "array" else None
-            if nested is not None and isinstance(prop.get("items"), dict):
-                prop["items"] = nested
+        if prop.get("properties"):  # nested objects and lists of objects get labels and help too
+            prop["properties"] = form_schema(prop)["properties"]
+        if isinstance(prop.get("items"), dict) and prop["items"].get("properties"):
+            prop["items"] = form_schema(prop["items"])
     return schema
 
 
