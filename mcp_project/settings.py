@@ -50,7 +50,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "mcp_tools.apps.McpAdminConfig",  # django.contrib.admin with the product-first site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "corsheaders",
     "django_prometheus",
+    "django_jsonform",
     "mcp_tools",
     "tickets",
     "notifications",
@@ -192,6 +193,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+FORMAT_MODULE_PATH = ["mcp_project.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"

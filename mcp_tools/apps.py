@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 
 
 class McpToolsConfig(AppConfig):
@@ -22,3 +23,9 @@ class McpToolsConfig(AppConfig):
 
         if settings.MCP_CONNECTION_LOG_FLUSH_MS <= 0:  # no flusher thread: write after each response instead
             request_finished.connect(connection_log_flush_at_request_end, dispatch_uid="connections-log-flush")
+
+
+class McpAdminConfig(AdminConfig):
+    """django.contrib.admin with the product's site (mcp_tools/admin_site.py), imported once apps are ready."""
+
+    default_site = "mcp_tools.admin_site.McpAdminSite"

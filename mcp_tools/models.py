@@ -48,7 +48,11 @@ class Tool(models.Model):
 
 
 class ToolRevision(models.Model):
-    """What a tool looked like at one version, so a silent description edit shows."""
+    """A tool's whole definition at one version, so any silent change to what it does shows.
+
+    ``config`` is stored masked: secret header values never reach the history;
+    ``secrets_changed`` names the secret headers whose value changed in this version.
+    """
 
     tool = models.ForeignKey(Tool, on_delete=models.CASCADE, related_name="revisions")
     version = models.PositiveIntegerField()
@@ -58,6 +62,15 @@ class ToolRevision(models.Model):
     input_schema = models.JSONField(default=dict)
     output_schema = models.JSONField(null=True, blank=True)
     annotations = models.JSONField(default=dict, blank=True)
+    kind = models.CharField(max_length=64, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    secrets_changed = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(null=True, blank=True)
+    execution = models.CharField(max_length=8, blank=True)
+    timeout_s = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit = models.CharField(max_length=32, blank=True)
+    requires_confirmation = models.BooleanField(null=True, blank=True)
+    sensitive_fields = models.JSONField(default=list, blank=True)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -93,6 +106,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "API token"
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"

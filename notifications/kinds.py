@@ -22,9 +22,13 @@ class SendNotificationKind(HandlerKind):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "channel": {"enum": ["email", "webhook"], "default": "email"},
-            "webhook_url": {"type": "string", "pattern": "^https?://"},
-            "subject": {"type": "string"},
+            "channel": {"enum": ["email", "webhook"], "default": "email", "title": "Default channel",
+                        "description": "Used when neither the caller nor the recipient's preference names one."},
+            "webhook_url": {"type": "string", "pattern": "^https?://", "title": "Webhook URL",
+                            "description": "Needed when the default channel is webhook.",
+                            "examples": ["https://hooks.example.com/notify"]},
+            "subject": {"type": "string", "title": "Default subject",
+                        "description": "E-mail subject when the caller gives none."},
         },
     }
 

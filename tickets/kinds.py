@@ -13,7 +13,9 @@ class CreateTicketKind(HandlerKind):
     config_schema = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"default_priority": {"enum": ["low", "medium", "high", "urgent"]}},
+        "properties": {"default_priority": {
+            "enum": ["low", "medium", "high", "urgent"], "title": "Default priority",
+            "description": "Priority of a ticket whose caller gives none; blank means medium."}},
     }
 
     def run(self, arguments, config, context):
@@ -43,7 +45,9 @@ class GetTicketKind(HandlerKind):
     config_schema = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"include_internal_notes": {"type": "boolean", "default": True}},
+        "properties": {"include_internal_notes": {
+            "type": "boolean", "default": True, "title": "Include internal notes",
+            "description": "Off: the agent sees only the notes meant for the requester."}},
     }
 
     def run(self, arguments, config, context):
@@ -60,7 +64,9 @@ class UpdateTicketKind(HandlerKind):
     config_schema = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"allow_assign": {"type": "boolean", "default": True}},
+        "properties": {"allow_assign": {
+            "type": "boolean", "default": True, "title": "Allow assigning",
+            "description": "Off: calls that try to change the assignee are refused."}},
     }
 
     def run(self, arguments, config, context):
@@ -88,7 +94,9 @@ class ListTicketsKind(HandlerKind):
     config_schema = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"max_limit": {"type": "integer", "minimum": 1, "maximum": 100}},
+        "properties": {"max_limit": {
+            "type": "integer", "minimum": 1, "maximum": 100, "title": "Max tickets per call",
+            "description": "Upper bound on the caller's limit argument; blank means 100."}},
     }
 
     def run(self, arguments, config, context):

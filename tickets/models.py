@@ -33,7 +33,7 @@ class Ticket(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self):
-        return f"#{self.pk} {self.title}"
+        return f"{self.reference} {self.title}" if self.pk else self.title
 
     @property
     def reference(self) -> str:
@@ -52,4 +52,6 @@ class TicketComment(models.Model):
         ordering = ["created_at"]
 
     def __str__(self):
-        return f"Comment on {self.ticket_id}"
+        who = (self.author.get_username() if self.author_id and self.author else "") or self.author_label or "unknown"
+        when = self.created_at.strftime("%Y-%m-%d %H:%M:%S %Z") if self.created_at else "not saved yet"
+        return f"{who}, {when}{' (internal)' if self.internal else ''}"

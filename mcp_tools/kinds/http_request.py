@@ -258,25 +258,36 @@ class HttpRequestKind(HandlerKind):
         "additionalProperties": False,
         "required": ["base_url"],
         "properties": {
-            "base_url": {"type": "string", "pattern": "^https?://"},
-            "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "GET"},
-            "path": {"type": "string", "default": "", "description": (
-                "Template starting with '/', like /customers/{customer_id}/orders. Each placeholder value is "
-                "percent-encoded as one path segment ('/', '?', '#' included); '.', '..' and empty values are "
-                "refused, so an argument can never change the path's structure.")},
-            "send_arguments_as": {"enum": ["query", "json", "none"], "default": "json"},
-            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "base_url": {"type": "string", "pattern": "^https?://", "title": "Base URL",
+                         "description": "Scheme, host and optional port and path of the upstream API.",
+                         "examples": ["https://api.example.com/v1"]},
+            "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "GET", "title": "Method"},
+            "path": {"type": "string", "default": "", "title": "Path",
+                     "description": "Appended to the base URL; starts with '/'. Each {name} is replaced by that argument "
+                                    "percent-encoded as one path segment ('/', '?', '#' included); '.', '..' and "
+                                    "empty values are refused, so an argument never changes the path's structure.",
+                     "examples": ["/customers/{customer_id}"]},
+            "send_arguments_as": {"enum": ["query", "json", "none"], "default": "json", "title": "Send arguments as",
+                                  "description": "The arguments not used in the path: as the query string, "
+                                                 "a JSON body, or not at all."},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}, "title": "Headers",
+                        "description": "Fixed request headers, shown in the admin, e.g. Accept."},
             "secret_headers": {
-                "type": "object", "additionalProperties": {"type": "string"},
+                "type": "object", "additionalProperties": {"type": "string"}, "title": "Secret headers",
                 "description": 'Upstream credentials, e.g. {"Authorization": "Bearer ..."}: sent upstream, never '
                                "shown again, logged or audited. Scrubbed from responses when echoed as sent, in "
                                "another letter case, percent-encoded or base64; not when hashed or otherwise "
                                "transformed.",
             },
-            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": (
-                "Hosts (or host:port) on loopback or private addresses this tool may call; a base_url resolving "
-                "to such an address is refused at save without an entry here.")},
-            "max_response_bytes": {"type": "integer", "minimum": 1, "maximum": 10_000_000, "default": 1_000_000},
+            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "title": "Allowed hosts",
+                              "description": "Hosts on a private or loopback address that the tool may call "
+                                             "anyway (an internal API): 'host' or 'host:port', no scheme. "
+                                             "Public hosts need no entry; a base URL on a private address "
+                                             "without an entry is refused when the tool is saved; cloud "
+                                             "metadata addresses are never allowed.",
+                              "examples": [["billing.internal", "127.0.0.1:8000"]]},
+            "max_response_bytes": {"type": "integer", "minimum": 1, "maximum": 10_000_000, "default": 1_000_000,
+                                   "title": "Max response bytes"},
         },
     }
 

@@ -405,20 +405,27 @@ class SqlQueryKind(HandlerKind):
         "additionalProperties": False,
         "required": ["allowed_tables"],
         "properties": {
-            "database": {"type": "string", "description": "Database alias; defaults to the read-only one."},
-            "allowed_tables": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+            "database": {"type": "string", "title": "Database alias",
+                         "description": "Database alias; leave blank for the read-only one."},
+            "allowed_tables": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
+                               "title": "Allowed tables",
+                               "description": "Tables the query may read; nothing else is readable.",
+                               "examples": [["orders", "users"]]},
             "allowed_columns": {
-                "type": "object",
+                "type": "object", "title": "Allowed columns",
                 "description": 'Optional {"table": ["column", ...]}: only these columns of that table may be read.',
                 "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}},
             },
-            "query": {"type": "string", "description": (
-                "Fixed query. Placeholders are written %(name)s, each name a property of the input schema "
-                "(write a literal % as %%). On save the database plans it with every placeholder NULL.")},
-            "query_argument": {"type": "string", "default": "query", "description": (
-                "Without a fixed query: the argument (a string property of the input schema) holding the "
-                "caller's SELECT.")},
-            "max_rows": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
+            "query": {"type": "string", "title": "Fixed query", "x-widget": "textarea",
+                      "description": "A SELECT the tool always runs; write each argument as %(name)s, a name from "
+                                     "the input schema (a literal % as %%). Saving plans it on the database with "
+                                     "every placeholder NULL. Leave blank to let the caller send the SQL instead.",
+                      "examples": ["SELECT id, status, total FROM orders WHERE id = %(order_id)s"]},
+            "query_argument": {"type": "string", "default": "query", "title": "Query argument",
+                               "description": "Without a fixed query: the argument that carries the caller's "
+                                              "SELECT (declare it in the input schema as a string)."},
+            "max_rows": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100, "title": "Max rows",
+                         "description": "Rows returned at most; the result says when more matched."},
         },
     }
 

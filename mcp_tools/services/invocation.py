@@ -64,13 +64,14 @@ def tool_lookup(name: Any) -> Tool | None:
     return cached_lookup(kind=TOOLS, key=name, load=lambda: Tool.objects.filter(name=name).first())
 
 
-def tool_find(*, name: str) -> Tool:
+def tool_find(*, name: str, allow_disabled: bool = False) -> Tool:
+    """The tool called ``name``; raises UnknownTool, or ToolDisabled unless ``allow_disabled``."""
     if not isinstance(name, str) or not name:
         raise InvalidArguments("Give the tool's name as a non-empty string.")
     tool = tool_lookup(name)
     if tool is None:
         raise UnknownTool(f"Unknown tool '{name[:128]}'. List the available tools with tools/list or GET /mcp/v1/tools.")
-    if not tool.enabled:
+    if not tool.enabled and not allow_disabled:
         raise ToolDisabled(f"Tool '{name}' is disabled by an administrator.")
     return tool
 
@@ -78,8 +79,11 @@ def tool_find(*, name: str) -> Tool:
 def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | None = None,
                 report_progress: Callable | None = None, as_task: bool = False,
                 task_ttl_s: int | None = None, progress_token: Any = None,
-                task_session_key: str = "") -> Invocation:
+                task_session_key: str = "", allow_disabled: bool = False) -> Invocation:
     """Run a tool, or for an async tool (or ``as_task``) queue it: outcome 'queued' with a task_id.
+
+    ``allow_disabled`` lets an administrator try a tool before enabling it (the admin's "Try it");
+    every other check still applies.
 
     ``progress_token`` and ``task_session_key`` are kept on a queued task, so the worker's
     progress can be relayed with that token to that session.
@@ -93,7 +97,7 @@ def tool_invoke(*, name: str, arguments: Any, caller: Caller, request_id: str | 
         # Token-shaped text (an API or OAuth token an agent was led to paste) never reaches a tool, its
         # validation messages or the audit row: the tool sees [REDACTED] in its place (docs/security-input-and-audit.md).
         arguments = without_token_values(arguments)
-        tool = tool_find(name=name)
+        tool = tool_find(name=name, allow_disabled=allow_disabled)
         if not caller.may_use(tool):
             scope = caller.scope_needed(tool)
             raise NotPermitted(f"This token may not call tool '{tool.name}'. " + (
