@@ -357,8 +357,8 @@ class DjangoBackend(Backend):
         if missing:
             raise ProtocolError(INVALID_PARAMS, f"Missing required argument(s) for prompt '{name}': "
                                                 f"{', '.join(missing)}", {"missing": missing})
-        values = {a["name"]: arguments.get(a["name"], "") for a in declared}
-        result: dict[str, Any] = {"messages": [{"role": "user", "content": c.text(_fill(prompt.template, values))}]}
+        text = _fill(_without_missing(prompt.template, declared, arguments), _prompt_values(declared, arguments))
+        result: dict[str, Any] = {"messages": [{"role": "user", "content": c.text(text)}]}
         if prompt.description:
             result["description"] = prompt.description
         return result
@@ -412,6 +412,43 @@ def _fill(template: str, values: dict[str, str]) -> str:
     Not ``str.format``: a value or template can never reach attributes or indexes.
     """
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
+
+
+def _prompt_values(declared: list[dict[str, Any]], arguments: dict[str, str]) -> dict[str, str]:
+    """Each declared argument's value: the client's, else the definition's ``default`` (a string)."""
+    values = {}
+    for spec in declared:
+        given = arguments.get(spec["name"])
+        if given:
+            values[spec["name"]] = str(given)
+        elif isinstance(spec.get("default"), str):
+            values[spec["name"]] = spec["default"]
+    return values
+
+
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|$)[ \t]*")
+
+
+def _without_missing(template: str, declared: list[dict[str, Any]], arguments: dict[str, str]) -> str:
+    """The template minus each sentence that mentions an optional argument with no value and no default.
+
+    A sentence ends at ``.``, ``!``, ``?`` or a line break; a line left empty by the cut disappears, so a
+    client that omits an optional argument reads plain text, never "from  and ..." or a raw ``{name}``.
+    """
+    values = _prompt_values(declared, arguments)
+    missing = {spec["name"] for spec in declared if spec["name"] not in values}
+    if not missing:
+        return template
+
+    def mentions_missing(sentence: str) -> bool:
+        return any(m.group(1) in missing for m in _PLACEHOLDER.finditer(sentence))
+
+    lines = []
+    for line in template.split("\n"):
+        kept = "".join(s for s in _SENTENCE.findall(line) if not mentions_missing(s))
+        if kept.strip() or not line.strip():
+            lines.append(kept.rstrip() if kept != line else line)
+    return "\n".join(lines).strip("\n")
 
 
 def _declared_arguments(prompt: Prompt) -> list[dict[str, Any]]:
