@@ -1,7 +1,9 @@
 """JSON-RPC 2.0 wire messages: parsing, envelopes and error codes.
 
-Only single messages are accepted: every MCP revision we serve forbids batches
-on the wire (2025-06-18 removed them), so an array body is an Invalid Request.
+``parse_message`` accepts single messages only: 2025-06-18 and later revisions removed
+batches, so an array body is an Invalid Request. The Streamable HTTP transport accepts
+batches in sessions negotiated at 2025-03-26, which requires them, classifying each element
+with ``message_from_obj``.
 """
 from __future__ import annotations
 

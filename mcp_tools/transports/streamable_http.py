@@ -48,11 +48,13 @@ from ..protocol.dispatcher import may_send_before_response
 from ..protocol.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    PARSE_ERROR,
     ErrorResponse,
     InvalidMessage,
     Request,
     Response,
     error_response,
+    message_from_obj,
     parse_message,
 )
 from ..protocol.versions import STATELESS_VERSIONS
@@ -68,6 +70,8 @@ logger = logging.getLogger("mcp_tools.transports")
 # tasks/result streams a running task's progress and status (mcp_tasks.TaskRelay).
 STREAMABLE_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "tasks/result"})
 SESSION_HEADER = "Mcp-Session-Id"
+# Revisions whose sessions accept JSON-RPC batches (2025-06-18 removed them).
+BATCH_VERSIONS = frozenset({"2025-03-26"})
 _POOL_WAIT_S = 1.0
 _KEEPALIVE_S = 15.0
 _DONE = object()
@@ -91,7 +95,7 @@ def _jsonrpc_error(status: int, code: int, message: str, request_id: Any = None,
     return response
 
 
-def _json(body: dict[str, Any] | None, status: int, headers=None) -> HttpResponse:
+def _json(body: dict[str, Any] | list | None, status: int, headers=None) -> HttpResponse:
     if body is None:
         response = HttpResponse(status=status)
     else:
@@ -320,6 +324,10 @@ class StreamableHttpView(APIView):
         if not (_accepts(request, "application/json") or _accepts(request, "text/event-stream")):
             return _jsonrpc_error(406, INVALID_REQUEST,
                                   "Not Acceptable: accept application/json and text/event-stream")
+        if body.lstrip()[:1] == b"[":
+            batch = self._batch(request, body)
+            if batch is not None:
+                return batch
         try:
             message = parse_message(body)
         except InvalidMessage as exc:
@@ -362,6 +370,58 @@ class StreamableHttpView(APIView):
                                              outbound=outbound, correlation_id=correlation_id)
             return self._finish(outcome, message, session_id)
         return self._stream(message, headers, session, session_id, correlation_id)
+
+    def _batch(self, request, body: bytes) -> HttpResponse | None:
+        """A JSON-RPC batch in a session negotiated at 2025-03-26, the one revision that requires them
+        (its Streamable HTTP section: the body MAY be a batch; 2025-06-18 removed them).
+
+        Answers one JSON array with a response per request (202 when it held only notifications and
+        responses), each message dispatched in order on this thread. None (not for us): there is no such
+        session, and the caller refuses the array as every later revision does.
+        """
+        session_id = request.META.get("HTTP_MCP_SESSION_ID", "").strip()
+        if not session_id:
+            return None
+        loaded = mcp_sessions.session_load(session_id=session_id, endpoint=self.endpoint_key,
+                                           principal=self.principal_key)
+        if loaded is None or loaded.state.protocol_version not in BATCH_VERSIONS:
+            return None
+        try:
+            items = json.loads(body)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return _jsonrpc_error(400, PARSE_ERROR, "Parse error: the batch is not valid JSON")
+        if not items:
+            return _jsonrpc_error(400, INVALID_REQUEST, "Invalid Request: an empty batch")
+        session = loaded.state
+        self.principal = dataclasses.replace(self.principal, session_key=session_key(session_id))
+        correlation_id = getattr(request, "request_id", None) or uuid.uuid4().hex[:16]
+        replies = []
+        for item in items:
+            try:
+                message = message_from_obj(item)
+            except InvalidMessage as exc:
+                replies.append(error_response(exc.request_id, exc.code, exc.message))
+                continue
+            if isinstance(message, (Response, ErrorResponse)):
+                reply = {"id": message.id, **({"result": message.result} if isinstance(message, Response)
+                                              else {"error": message.error})}
+                mcp_sessions.client_response_publish(session_id=session_id, message=reply)
+                continue
+            if isinstance(message, Request) and message.method == "initialize":
+                replies.append(error_response(message.id, INVALID_REQUEST,
+                                              "Invalid Request: initialize must not be part of a batch"))
+                continue
+            outbound = InlineOutbound(session_id=session_id, request_id=message.id) \
+                if isinstance(message, Request) else None
+            outcome = self.dispatcher.handle(message, headers=request.headers, session=session,
+                                             principal=self.principal, outbound=outbound,
+                                             correlation_id=correlation_id)
+            self._persist(outcome, message, session_id)
+            if outcome.session_changed and outcome.session is not None:
+                session = outcome.session
+            if outcome.response is not None:
+                replies.append(outcome.response)
+        return _json(replies, 200) if replies else _json(None, 202)
 
     def _quiet(self, message: Request, session) -> bool:
         """A product tools/call in a handshake session that will send nothing early: answer it inline."""

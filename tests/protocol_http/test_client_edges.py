@@ -185,3 +185,53 @@ def test_a_missing_optional_prompt_argument_leaves_readable_text(mcp_server, dem
     assert texts["edge_note"] == "Summarise the report. Keep it short!\nReport: The printer is on fire."
     for text in texts.values():
         assert "{" not in text and "  " not in text
+
+
+# --- JSON-RPC batches: required by 2025-03-26, removed by 2025-06-18 -----------------------------------
+
+def _session_at(server, token, version: str) -> McpHttp:
+    client = McpHttp(f"{server.url}/mcp", token)
+    response = client.post_raw(json.dumps(rpc("initialize", {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "batch", "version": "1"}})))
+    assert response.status_code == 200 and response.json()["result"]["protocolVersion"] == version
+    client.session_id, client.version = response.headers["Mcp-Session-Id"], version
+    client.post_raw(json.dumps(rpc("notifications/initialized", id=None)))
+    return client
+
+
+BATCH = [{"jsonrpc": "2.0", "id": 1, "method": "ping"}, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+         {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": "x", "progress": 1}},
+         {"jsonrpc": "2.0", "id": 3, "method": "no/such/method"}, {"jsonrpc": "2.0", "id": 4}]
+
+
+def test_a_2025_03_26_session_accepts_batches(mcp_server, demo, demo_token):
+    client = _session_at(mcp_server, demo_token, "2025-03-26")
+    try:
+        response = client.post_raw(json.dumps(BATCH))
+        assert response.status_code == 200, response.text
+        replies = {reply["id"]: reply for reply in response.json()}
+        assert set(replies) == {1, 2, 3, 4}  # one response per request, none for the notification
+        assert replies[1]["result"] == {}
+        assert len(replies[2]["result"]["tools"]) >= 1
+        assert replies[3]["error"]["code"] == -32601
+        assert replies[4]["error"]["code"] == -32600
+        only_notifications = client.post_raw(json.dumps([BATCH[2]]))
+        assert only_notifications.status_code == 202
+        empty = client.post_raw(b"[]")
+        assert empty.status_code == 400 and empty.json()["error"]["code"] == -32600
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25", None])
+def test_later_revisions_and_sessionless_requests_refuse_batches(mcp_server, demo, demo_token, version):
+    client = _session_at(mcp_server, demo_token, version) if version else McpHttp(f"{mcp_server.url}/mcp",
+                                                                                  demo_token)
+    try:
+        response = client.post_raw(json.dumps(BATCH[:2]))
+        assert response.status_code == 400
+        assert response.json() == {"jsonrpc": "2.0", "id": None, "error": {
+            "code": -32600, "message": response.json()["error"]["message"]}}
+        assert "batch" in response.json()["error"]["message"]
+    finally:
+        client.close()
