@@ -213,6 +213,10 @@ if MCP_ADMIN_LOGIN_RATE_LIMIT and not re.fullmatch(r"\d+/\d*[smhd]", MCP_ADMIN_L
 MCP_DEFAULT_TOOL_TIMEOUT_S = env_int("MCP_DEFAULT_TOOL_TIMEOUT_S", 30, minimum=1)
 # HTTP+SSE transport (MCP 2024-11-05, /mcp/sse): seconds between keep-alive comments on an idle stream.
 MCP_SSE_PING_INTERVAL_S = env_int("MCP_SSE_PING_INTERVAL_S", 15, minimum=1)
+# Items per tools/list (resources/list, prompts/list) page on the HTTP+SSE door; 0 = every item in one page.
+# Its clients are older ones that often read only the first page (mistralai's get_tools() does), and the
+# list is bounded by what admins define. An endpoint's own page size (admin) takes precedence.
+MCP_SSE_PAGE_SIZE = env_int("MCP_SSE_PAGE_SIZE", 0, minimum=0)
 # --- MCP Streamable HTTP (/mcp and admin-defined /mcp/<slug>), both protocol eras ---
 # Browser origins allowed to call the MCP endpoints (403 otherwise); requests without an Origin
 # header (non-browser clients) pass. An entry without a port allows any port of that host.

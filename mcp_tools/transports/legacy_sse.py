@@ -84,7 +84,7 @@ from ..services.sse_sessions import (
 )
 from .authentication import ApiTokenAuthentication, client_ip
 from .json_limits import json_depth
-from .mcp_backend import get_dispatcher, principal_for
+from .mcp_backend import HTTP_SSE_DOOR, get_dispatcher, principal_for
 from .streamable_http import origin_allowed
 
 logger = logging.getLogger("mcp_tools.transports.sse")
@@ -325,7 +325,7 @@ def _process(*, message, session, principal, endpoint, headers, correlation_id, 
     """Run one message through the dispatcher and put its answer on the session's stream."""
     session_id = session.session_id
     request_id = message.id if isinstance(message, Request) else None
-    outcome = get_dispatcher(endpoint).handle(
+    outcome = get_dispatcher(endpoint, HTTP_SSE_DOOR).handle(
         message, headers=headers, session=session.state,
         outbound=_StreamOutbound(session_id=session_id, request_id=request_id, can_ask=can_ask),
         principal=principal, correlation_id=correlation_id)

@@ -25,6 +25,7 @@ from ..protocol import Era, build_dispatcher, elicitation_request
 from ..protocol import content as c
 from ..protocol.dispatcher import Dispatcher
 from ..protocol.jsonrpc import INVALID_PARAMS
+from ..protocol.versions import HTTP_SSE_VERSION
 from ..selectors import tools_for_token
 from ..services.invocation import Caller, tool_invoke, tool_lookup
 from ..services.lookup_cache import TOOLS, cached_lookup
@@ -481,13 +482,26 @@ def state_key() -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), b"mcp-request-state", hashlib.sha256).digest()
 
 
-def get_dispatcher(endpoint: McpEndpoint | None = None) -> Dispatcher:
+# Pagination needs a page size of at least one; "everything in one page" is this.
+_ONE_PAGE = 1 << 30
+HTTP_SSE_DOOR = "sse"
+
+
+def page_size_for(endpoint: McpEndpoint | None, door: str = "") -> int:
+    """Items per list page: the endpoint's own setting, else the door's default (0 in either: one page)."""
+    size = endpoint.page_size if endpoint is not None and endpoint.page_size is not None else (
+        settings.MCP_SSE_PAGE_SIZE if door == HTTP_SSE_DOOR else settings.MCP_PAGE_SIZE)
+    return size or _ONE_PAGE
+
+
+def get_dispatcher(endpoint: McpEndpoint | None = None, door: str = "") -> Dispatcher:
     """The dispatcher for ``endpoint`` (None: the default /mcp), built once per process.
 
     An endpoint's dispatcher is rebuilt only after an admin changed that endpoint
     (its ``updated_at`` moved), since the instructions it announces are baked in.
+    ``door`` "sse" (HTTP+SSE) also negotiates 2024-11-05, the revision that defined that transport.
     """
-    slug = endpoint.slug if endpoint is not None else ""
+    slug = (endpoint.slug if endpoint is not None else "") + (f"\0{door}" if door else "")
     version = endpoint.updated_at if endpoint is not None else None
     cached = _DISPATCHERS.get(slug)
     if cached is not None and cached[0] == version:
@@ -500,7 +514,8 @@ def get_dispatcher(endpoint: McpEndpoint | None = None) -> Dispatcher:
             backend = DjangoBackend()
             dispatcher = mcp_tasks.install_tasks(
                 build_dispatcher(backend, server_info=server_info(), state_key=state_key(),
-                                 instructions=instructions, page_size=settings.MCP_PAGE_SIZE), backend)
+                                 instructions=instructions, page_size=page_size_for(endpoint, door),
+                                 older_versions=(HTTP_SSE_VERSION,) if door == HTTP_SSE_DOOR else ()), backend)
             cached = (version, dispatcher)
             _DISPATCHERS[slug] = cached
     return cached[1]
