@@ -236,6 +236,13 @@ MCP_CLIENT_REQUEST_TIMEOUT_S = env_int("MCP_CLIENT_REQUEST_TIMEOUT_S", 120, mini
 # subscriptions/listen (2026-07-28): open change streams per process (each holds a gunicorn thread; beyond
 # it a listen is acknowledged and closed at once), and how long one stream lasts before the client re-listens.
 MCP_LISTEN_MAX_STREAMS = env_int("MCP_LISTEN_MAX_STREAMS", 2, minimum=0)
+# Held streams (GET /mcp/sse, a session's GET /mcp, subscriptions/listen) each hold a request thread while
+# open. Per process, at most MCP_HELD_STREAMS_MAX of all kinds together, never more than the threads minus
+# MCP_STREAM_WORKERS minus MCP_THREAD_RESERVE (threads kept for /health and ordinary calls); at most
+# MCP_HELD_STREAMS_PER_TOKEN per credential. Beyond a cap: 503 + Retry-After. (transports/held_streams.py)
+MCP_THREAD_RESERVE = env_int("MCP_THREAD_RESERVE", 2, minimum=1)
+MCP_HELD_STREAMS_MAX = env_int("MCP_HELD_STREAMS_MAX", 1000, minimum=0)
+MCP_HELD_STREAMS_PER_TOKEN = env_int("MCP_HELD_STREAMS_PER_TOKEN", 4, minimum=1)
 MCP_LISTEN_MAX_S = env_int("MCP_LISTEN_MAX_S", 300, minimum=1)
 # Sent to clients as the server's instructions on /mcp (an endpoint has its own).
 MCP_INSTRUCTIONS = env_str("MCP_INSTRUCTIONS")

@@ -62,7 +62,9 @@ from ..services import mcp_sessions
 from ..services.live_events import session_ended_publish, session_key
 from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
 from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for, quiet_tool_call
-from .mcp_changes import listen_frames, session_stream_frames, stream_slot
+from ..exceptions import StreamCapReached
+from .held_streams import connection_watcher, held_stream_acquire
+from .mcp_changes import listen_frames, session_stream_frames
 from .mcp_tasks import TASKS_REVISION, SessionTaskNotices
 
 logger = logging.getLogger("mcp_tools.transports")
@@ -280,9 +282,10 @@ class StreamableHttpView(APIView):
         loaded = mcp_sessions.session_load(**where)
         if loaded is None:
             return _jsonrpc_error(404, -32001, "Session not found: it ended or expired; initialize again")
-        slot = stream_slot()
-        if slot is None:  # every stream slot of this process is taken: go on without one
-            return no_stream
+        try:
+            slot = held_stream_acquire(kind="get", principal=self.principal_key)
+        except StreamCapReached as exc:
+            return _stream_refused(exc)
 
         def subscriptions():
             loaded = mcp_sessions.session_load(**where)
@@ -291,7 +294,8 @@ class StreamableHttpView(APIView):
         # The session's tasks (2025-11-25 only) report their status and progress here too.
         notices = SessionTaskNotices().messages if loaded.state.protocol_version == TASKS_REVISION else None
         response = _sse_response(session_stream_frames(
-            slot=slot, session_id=session_id, subscriptions=subscriptions, frame=_sse_frame, task_notices=notices))
+            slot=slot, session_id=session_id, subscriptions=subscriptions, frame=_sse_frame, task_notices=notices,
+            client_gone=connection_watcher(request.META)))
         response._resource_closers.append(slot.release)  # also when the body is never iterated
         return response
 
@@ -461,7 +465,14 @@ class StreamableHttpView(APIView):
             subscription = outcome.subscription
             frames = [_sse_frame(subscription.acknowledgement()), _sse_frame(subscription.final_response())]
             return _sse_response(iter(frames))
-        return _sse_response(listen_frames(outcome.subscription, _sse_frame))
+        try:
+            slot = held_stream_acquire(kind="listen", principal=self.principal_key)
+        except StreamCapReached as exc:
+            return _stream_refused(exc, outcome.subscription.request_id)
+        response = _sse_response(listen_frames(outcome.subscription, _sse_frame, slot=slot,
+                                               client_gone=connection_watcher(self.request.META)))
+        response._resource_closers.append(slot.release)  # also when the body is never iterated
+        return response
 
     def _stream(self, message, headers, session, session_id, correlation_id):
         if message.method in WAIT_METHODS:
@@ -529,6 +540,11 @@ class StreamableHttpView(APIView):
                 yield _sse_frame(outcome.response)
         finally:
             outbound.closed = True  # client went away or we are done: the running call sees is_cancelled()
+
+
+def _stream_refused(exc: StreamCapReached, request_id: Any = None) -> HttpResponse:
+    """503 + Retry-After for a held stream beyond a cap (held_streams), before anything was streamed."""
+    return _jsonrpc_error(503, INTERNAL_ERROR, exc.message, request_id, {"Retry-After": str(exc.retry_after_s)})
 
 
 def _sse_response(frames) -> StreamingHttpResponse:
