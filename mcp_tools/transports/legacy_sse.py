@@ -18,7 +18,14 @@ session lives in Redis and messages reach the stream over Redis pub/sub
 subscription, so no thread is started per request, but an open stream does
 occupy one gunicorn (gthread) thread for as long as the client keeps it open:
 size ``--threads`` x ``--workers`` for the number of concurrent SSE clients plus
-the POST traffic. It holds no database connection while it waits.
+the POST traffic. It holds no database connection while it waits. Streams are
+capped per process and per credential (``held_streams``: 503 + Retry-After beyond),
+and a stream notices within a second that its client left.
+
+Versions: the handshake era's, plus 2024-11-05 (the revision that defined this
+transport; ``get_dispatcher(endpoint, HTTP_SSE_DOOR)``), and list methods answer
+every item in one page unless the endpoint sets a page size (``MCP_SSE_PAGE_SIZE``):
+clients of this door often read only the first page (mistralai's ``get_tools()``).
 
 Server-to-client requests (elicitation for tools that need confirmation, sampling)
 go out on the stream; the client's answer arrives as a POSTed JSON-RPC response,

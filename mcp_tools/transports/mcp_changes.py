@@ -29,7 +29,7 @@ import time
 from typing import Callable, Iterable, Iterator
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 
 from ..protocol.dispatcher import ListenSubscription
 from ..protocol.jsonrpc import notification_message
@@ -86,7 +86,7 @@ def listen_frames(subscription: ListenSubscription, frame: Callable[[dict], byte
     """The SSE body of one listen request (``frame`` turns a JSON-RPC message into an SSE event); releases
     ``slot`` when it ends."""
     try:
-        close_old_connections()  # the stream may stay open for minutes: hold no database connection
+        connections.close_all()  # the stream may stay open for minutes: hold no database connection
         with changes_listen() as changes:
             yield frame(subscription.acknowledgement())
             subscribed = subscription.accepted.get("resourceSubscriptions") or []
@@ -121,7 +121,7 @@ def session_stream_frames(*, slot: HeldSlot, session_id: str, subscriptions: Cal
             connections.close_all()  # never hold a database connection between events
 
     try:
-        close_old_connections()
+        connections.close_all()  # (close_old_connections would keep it while DB_CONN_MAX_AGE runs)
         with session_stream_listen(session_id=session_id) as events:
             yield f"retry: {RECONNECT_MS}\n\n".encode()  # when this stream ends, reconnect after this long
             for item in _changes(events, lifetime_s=settings.MCP_LISTEN_MAX_S, on_tick=lambda: current() is not None,

@@ -149,7 +149,7 @@ def test_a_refreshed_oauth_token_keeps_the_mcp_session(mcp_server, oauth_app):
 
 
 def test_an_api_token_cannot_use_another_tokens_session(mcp_server, demo, issue_token):
-    one, two = issue_token(name="one"), issue_token(name="two")
+    one, two = (issue_token(name=n, all_tools=True).secret for n in ("one", "two"))
     client = McpHttp(f"{mcp_server.url}/mcp", one)
     try:
         client.initialize()
