@@ -61,8 +61,8 @@ from ..protocol.versions import STATELESS_VERSIONS
 from ..services import mcp_sessions
 from ..services.live_events import session_ended_publish, session_key
 from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
-from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for, quiet_tool_call
 from ..exceptions import StreamCapReached
+from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for, quiet_tool_call
 from .held_streams import connection_watcher, held_stream_acquire
 from .mcp_changes import listen_frames, session_stream_frames
 from .mcp_tasks import TASKS_REVISION, SessionTaskNotices
@@ -74,6 +74,7 @@ STREAMABLE_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "
 SESSION_HEADER = "Mcp-Session-Id"
 # Revisions whose sessions accept JSON-RPC batches (2025-06-18 removed them).
 BATCH_VERSIONS = frozenset({"2025-03-26"})
+MAX_BATCH = 100  # messages per batch; each is dispatched (and audited, rate-limited) on the request's thread
 _POOL_WAIT_S = 1.0
 _KEEPALIVE_S = 15.0
 _DONE = object()
@@ -396,6 +397,9 @@ class StreamableHttpView(APIView):
             return _jsonrpc_error(400, PARSE_ERROR, "Parse error: the batch is not valid JSON")
         if not items:
             return _jsonrpc_error(400, INVALID_REQUEST, "Invalid Request: an empty batch")
+        if len(items) > MAX_BATCH:
+            return _jsonrpc_error(400, INVALID_REQUEST,
+                                  f"Invalid Request: a batch may hold at most {MAX_BATCH} messages")
         session = loaded.state
         self.principal = dataclasses.replace(self.principal, session_key=session_key(session_id))
         correlation_id = getattr(request, "request_id", None) or uuid.uuid4().hex[:16]
