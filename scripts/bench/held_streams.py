@@ -23,15 +23,20 @@ from .common import BIN, free_port, server, wrk
 HELD = int(os.environ.get("BENCH_HELD", "1000"))
 ROUNDS = int(os.environ.get("BENCH_HELD_ROUNDS", "3"))
 SECONDS = float(os.environ.get("BENCH_HELD_SECONDS", "5"))
-ONLY = os.environ.get("BENCH_HELD_ONLY", "")
+ONLY = [part for part in os.environ.get("BENCH_HELD_ONLY", "").split(",") if part]  # name fragments to run
+IDLE_PATH = "/bench/idle-stream"  # scripts/bench/split_app.py's floor endpoint
 
 
 def candidates(port: int):
     gunicorn = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
                 "mcp_project.wsgi"]
     sized = HELD // 2 + 4 + 2 + 2
+    uvicorn = [str(BIN / "uvicorn"), "scripts.bench.split_app:application", "--port", str(port), "--workers", "2",
+               "--log-level", "warning", "--no-access-log"]
     return [
         ("gthread 2x16 (caps)", gunicorn, {"GUNICORN_THREADS": "16"}),
+        # The design's floor: idle streams as coroutines (scripts/bench/split_app.py), not the product's streams.
+        ("split ASGI: uvicorn 2 x (coroutine streams + 8 WSGI threads)", uvicorn, {"SPLIT_WSGI_THREADS": "8"}),
         # A thread keeps its database connection for DB_CONN_MAX_AGE: with hundreds of threads that exhausts
         # Postgres' max_connections (measured: "too many clients" at 2x508), so this candidate runs with 0.
         (f"gthread 2x{sized}", gunicorn, {"GUNICORN_THREADS": str(sized), "MCP_HELD_STREAMS_PER_TOKEN": str(HELD),
@@ -52,6 +57,19 @@ def _raw(url: str, method: str, path: str, headers: dict, body: bytes = b"") -> 
             break
         data += chunk
     return sock, int(data.split(b" ", 2)[1]) if data else 0
+
+
+def hold_idle(url: str, count: int) -> tuple[list[socket.socket], int]:
+    """``count`` idle streams of the split-ASGI candidate's floor endpoint."""
+    held, refused = [], 0
+    for _ in range(count):
+        sock, status = _raw(url, "GET", IDLE_PATH, {"Accept": "text/event-stream"})
+        if status == 200:
+            held.append(sock)
+        else:
+            refused += 1
+            sock.close()
+    return held, refused
 
 
 def hold(url: str, secret: str, count: int) -> tuple[list[socket.socket], int]:
@@ -100,7 +118,7 @@ def main():
     for index in range(len(candidates(0))):
         port = free_port()
         name, argv, extra = candidates(port)[index]
-        if ONLY and ONLY not in name:
+        if ONLY and not any(part in name for part in ONLY):
             continue
         env = {"DJANGO_SETTINGS_MODULE": "scripts.bench.bench_settings", "WEB_CONCURRENCY": "2",
                "LOG_LEVEL": "WARNING", "MCP_LISTEN_MAX_S": "3600",
@@ -112,7 +130,8 @@ def main():
             refused_seen = 0
             for _ in range(ROUNDS):
                 for count in (0, HELD):
-                    sockets, refused = hold(srv.url, secret, count)
+                    sockets, refused = hold_idle(srv.url, count) if name.startswith("split") else \
+                        hold(srv.url, secret, count)
                     refused_seen = max(refused_seen, refused)
                     time.sleep(1)
                     health = wrk(srv.url + "/health", connections=4, seconds=SECONDS)
