@@ -42,6 +42,13 @@ def on_starting(server):
     multiprocess_dir_reset()
 
 
+def post_worker_init(worker):
+    # Held streams are capped below this worker's threads, keeping some for /health and ordinary calls.
+    from mcp_tools.transports.held_streams import held_streams_configure
+
+    held_streams_configure(threads=worker.cfg.threads)
+
+
 def child_exit(server, worker):
     from mcp_tools.multiprocess import multiprocess_mark_dead
 

@@ -359,7 +359,8 @@ def seed_resources_and_prompts() -> None:
     Prompt.objects.get_or_create(name="triage_ticket", defaults={
         "title": "Triage a support request", "description": "Turn a customer message into a ticket.",
         "arguments": [{"name": "message", "description": "The customer's message", "required": True},
-                      {"name": "customer_email", "description": "Who wrote it", "required": False}],
+                      {"name": "customer_email", "description": "Who wrote it", "required": False,
+                       "default": "the customer"}],
         "template": "Read this message from {customer_email} and create a ticket with a short title, a clear "
                     "description and a priority (low, medium, high, urgent):\n\n{message}"})
 

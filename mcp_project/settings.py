@@ -237,6 +237,10 @@ if MCP_ADMIN_LOGIN_RATE_LIMIT and not re.fullmatch(r"\d+/\d*[smhd]", MCP_ADMIN_L
 MCP_DEFAULT_TOOL_TIMEOUT_S = env_int("MCP_DEFAULT_TOOL_TIMEOUT_S", 30, minimum=1)
 # HTTP+SSE transport (MCP 2024-11-05, /mcp/sse): seconds between keep-alive comments on an idle stream.
 MCP_SSE_PING_INTERVAL_S = env_int("MCP_SSE_PING_INTERVAL_S", 15, minimum=1)
+# Items per tools/list (resources/list, prompts/list) page on the HTTP+SSE door; 0 = every item in one page.
+# Its clients are older ones that often read only the first page (mistralai's get_tools() does), and the
+# list is bounded by what admins define. An endpoint's own page size (admin) takes precedence.
+MCP_SSE_PAGE_SIZE = env_int("MCP_SSE_PAGE_SIZE", 0, minimum=0)
 # --- MCP Streamable HTTP (/mcp and admin-defined /mcp/<slug>), both protocol eras ---
 # Browser origins allowed to call the MCP endpoints (403 otherwise); requests without an Origin
 # header (non-browser clients) pass. An entry without a port allows any port of that host.
@@ -256,6 +260,13 @@ MCP_CLIENT_REQUEST_TIMEOUT_S = env_int("MCP_CLIENT_REQUEST_TIMEOUT_S", 120, mini
 # subscriptions/listen (2026-07-28): open change streams per process (each holds a gunicorn thread; beyond
 # it a listen is acknowledged and closed at once), and how long one stream lasts before the client re-listens.
 MCP_LISTEN_MAX_STREAMS = env_int("MCP_LISTEN_MAX_STREAMS", 2, minimum=0)
+# Held streams (GET /mcp/sse, a session's GET /mcp, subscriptions/listen) each hold a request thread while
+# open. Per process, at most MCP_HELD_STREAMS_MAX of all kinds together, never more than the threads minus
+# MCP_STREAM_WORKERS minus MCP_THREAD_RESERVE (threads kept for /health and ordinary calls); at most
+# MCP_HELD_STREAMS_PER_TOKEN per credential. Beyond a cap: 503 + Retry-After. (transports/held_streams.py)
+MCP_THREAD_RESERVE = env_int("MCP_THREAD_RESERVE", 2, minimum=1)
+MCP_HELD_STREAMS_MAX = env_int("MCP_HELD_STREAMS_MAX", 1000, minimum=0)
+MCP_HELD_STREAMS_PER_TOKEN = env_int("MCP_HELD_STREAMS_PER_TOKEN", 4, minimum=1)
 MCP_LISTEN_MAX_S = env_int("MCP_LISTEN_MAX_S", 300, minimum=1)
 # Sent to clients as the server's instructions on /mcp (an endpoint has its own).
 MCP_INSTRUCTIONS = env_str("MCP_INSTRUCTIONS")

@@ -460,7 +460,7 @@ class McpEndpointAdmin(admin.ModelAdmin):
     filter_horizontal = ("tools", "resources", "prompts")
     fieldsets = (
         (None, {"fields": ("slug", "name", "description", "instructions", "enabled", "requires_auth")}),
-        ("Tools", {"fields": ("all_tools", "tools"),
+        ("Tools", {"fields": ("all_tools", "tools", "page_size"),
                    "description": "Callers still only see the tools their own token allows."}),
         ("Resources and prompts", {"fields": ("all_resources", "resources", "all_prompts", "prompts")}),
     )

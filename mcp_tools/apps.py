@@ -1,8 +1,9 @@
 from django.apps import AppConfig
-from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class McpToolsConfig(AppConfig):
+    default = True  # this module also holds McpAdminConfig
     name = "mcp_tools"
     verbose_name = "MCP tools"
 
@@ -25,7 +26,8 @@ class McpToolsConfig(AppConfig):
             request_finished.connect(connection_log_flush_at_request_end, dispatch_uid="connections-log-flush")
 
 
-class McpAdminConfig(AdminConfig):
+class McpAdminConfig(admin_apps.AdminConfig):
     """django.contrib.admin with the product's site (mcp_tools/admin_site.py), imported once apps are ready."""
 
+    default = False  # McpToolsConfig stays this module's app config
     default_site = "mcp_tools.admin_site.McpAdminSite"

@@ -100,3 +100,14 @@ class CallCancelled(InvocationError):
 
     outcome = "tool_error"
     code = "cancelled"
+
+
+class StreamCapReached(Exception):
+    """A held stream (event stream, GET stream, listen) beyond the process's or the token's cap.
+
+    Transports answer 503 with ``Retry-After: retry_after_s``; ``scope`` is "process" or "token".
+    """
+
+    def __init__(self, message: str, *, retry_after_s: int, scope: str, kind: str):
+        super().__init__(message)
+        self.message, self.retry_after_s, self.scope, self.kind = message, retry_after_s, scope, kind

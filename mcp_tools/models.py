@@ -295,6 +295,11 @@ class McpEndpoint(models.Model):
     prompts = models.ManyToManyField(Prompt, blank=True, related_name="mcp_endpoints")
     requires_auth = models.BooleanField(
         default=True, help_text="Off: anyone who can reach the server may call the tools listed here.")
+    page_size = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Items per tools/list, resources/list and prompts/list page. Empty: the server default "
+                  "(MCP_PAGE_SIZE; on HTTP+SSE, MCP_SSE_PAGE_SIZE). 0: everything in one page, for clients "
+                  "that read only the first page (Mistral's get_tools()).")
     enabled = models.BooleanField(default=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -19,7 +19,7 @@ from .jsonrpc import (
     notification_message,
     request_message,
 )
-from .versions import Era
+from .versions import BEFORE_2025_06_18, Era
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
@@ -203,7 +203,7 @@ class RequestContext:
         params: dict[str, Any] = {"progressToken": token, "progress": progress}
         if total is not None:
             params["total"] = total
-        if message is not None and self.protocol_version != "2025-03-26":
+        if message is not None and self.protocol_version not in BEFORE_2025_06_18:
             params["message"] = message
         self.send_notification("notifications/progress", params)
         return True

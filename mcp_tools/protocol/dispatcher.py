@@ -180,6 +180,8 @@ class Dispatcher:
     state_key: bytes
     instructions: str | None = None
     supported_versions: tuple[str, ...] = SUPPORTED_VERSIONS
+    # Older handshake revisions this dispatcher also negotiates (HTTP+SSE offers 2024-11-05).
+    older_versions: tuple[str, ...] = ()
     extra_capabilities: dict[str, Any] = field(default_factory=dict)
     state_ttl_s: float = 15 * 60
     max_input_rounds: int = 8

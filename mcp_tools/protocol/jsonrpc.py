@@ -1,7 +1,9 @@
 """JSON-RPC 2.0 wire messages: parsing, envelopes and error codes.
 
-Only single messages are accepted: every MCP revision we serve forbids batches
-on the wire (2025-06-18 removed them), so an array body is an Invalid Request.
+``parse_message`` accepts single messages only: 2025-06-18 and later revisions removed
+batches, so an array body is an Invalid Request. The Streamable HTTP transport accepts
+batches in sessions negotiated at 2025-03-26, which requires them, classifying each element
+with ``message_from_obj``.
 """
 from __future__ import annotations
 
@@ -162,18 +164,17 @@ def result_response(request_id: RequestId, result: dict[str, Any]) -> dict[str, 
 
 
 def error_response(request_id: RequestId | None, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    """Error envelope. ``request_id`` None means the id could not be read.
+    """Error envelope. ``request_id`` None means the id could not be read (or there was no request).
 
-    The id key is omitted rather than set to null because the 2025-11-25 and
-    later schemas make it optional but do not allow null.
+    JSON-RPC 2.0 section 5 requires the ``id`` member, ``null`` when the request's id is unknown;
+    clients that parse strictly (the Python SDK 2.x, and everything built on it) drop an error
+    without one and show a generic "Server returned an error response" instead of our message.
+    The 2025-11-25+ MCP schemas make ``id`` optional and do not list null; JSON-RPC's rule wins.
     """
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    envelope: dict[str, Any] = {"jsonrpc": JSONRPC_VERSION}
-    if request_id is not None:
-        envelope["id"] = request_id
-    envelope["error"] = error
+    envelope: dict[str, Any] = {"jsonrpc": JSONRPC_VERSION, "id": request_id, "error": error}
     return envelope
 
 

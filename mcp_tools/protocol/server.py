@@ -10,7 +10,8 @@ from .headers import check_param_headers
 from .dispatcher import ListenSubscription, Dispatcher, new_session_result
 from .jsonrpc import INVALID_PARAMS, RESOURCE_NOT_FOUND, ProtocolError
 from .versions import (
-    HANDSHAKE_VERSIONS,
+    BEFORE_2025_06_18,
+    HTTP_SSE_VERSION,
     META_SERVER_INFO,
     Era,
     negotiate_handshake_version,
@@ -20,8 +21,9 @@ H = (Era.HANDSHAKE,)
 S = (Era.STATELESS,)
 BOTH = (Era.HANDSHAKE, Era.STATELESS)
 
-# Tool fields that 2025-03-26 clients do not know.
+# Tool fields that 2025-03-26 clients do not know; 2024-11-05 clients do not know annotations either.
 _TOOL_FIELDS_AFTER_2025_03_26 = ("title", "outputSchema", "icons", "execution")
+_TOOL_FIELDS_AFTER_2024_11_05 = _TOOL_FIELDS_AFTER_2025_03_26 + ("annotations",)
 
 
 def build_dispatcher(backend: Backend, *, server_info: dict[str, Any], state_key: bytes,
@@ -97,11 +99,14 @@ class _Methods:
         if not isinstance(p.get("protocolVersion"), str) or not isinstance(caps, dict) or not isinstance(info, dict):
             raise ProtocolError(INVALID_PARAMS,
                                 "Invalid params: initialize needs protocolVersion, capabilities and clientInfo")
-        version = negotiate_handshake_version(p["protocolVersion"])
+        version = negotiate_handshake_version(p["protocolVersion"], self.d.older_versions)
         session = SessionState(protocol_version=version, client_capabilities=caps, client_info=info)
+        capabilities = self.d.capabilities(Era.HANDSHAKE)
+        if version == HTTP_SSE_VERSION:
+            capabilities.pop("completions", None)  # declared from 2025-03-26 on; the method itself existed
         result: dict[str, Any] = {
             "protocolVersion": version,
-            "capabilities": self.d.capabilities(Era.HANDSHAKE),
+            "capabilities": capabilities,
             "serverInfo": _server_info_for(self.d.server_info, version),
         }
         if self.d.instructions:
@@ -149,8 +154,10 @@ class _Methods:
 
     def list_tools(self, ctx: RequestContext) -> dict[str, Any]:
         tools = self.backend.list_tools(ctx)
-        if ctx.protocol_version == "2025-03-26":
-            tools = [{k: v for k, v in t.items() if k not in _TOOL_FIELDS_AFTER_2025_03_26} for t in tools]
+        if ctx.protocol_version in BEFORE_2025_06_18:
+            unknown = _TOOL_FIELDS_AFTER_2024_11_05 if ctx.protocol_version == HTTP_SSE_VERSION \
+                else _TOOL_FIELDS_AFTER_2025_03_26
+            tools = [{k: v for k, v in t.items() if k not in unknown} for t in tools]
         return self._page(ctx, "tools", tools)
 
     def call_tool(self, ctx: RequestContext):
@@ -161,7 +168,7 @@ class _Methods:
             if definition is not None:
                 check_param_headers(ctx.headers, definition.get("inputSchema") or {}, arguments)
         result = self.backend.call_tool(ctx, name, arguments)
-        if isinstance(result, dict) and ctx.protocol_version == "2025-03-26":
+        if isinstance(result, dict) and ctx.protocol_version in BEFORE_2025_06_18:
             result = {k: v for k, v in result.items() if k != "structuredContent"}
         return result
 
@@ -252,7 +259,8 @@ class _Methods:
 
 def _server_info_for(info: dict[str, Any], version: str) -> dict[str, Any]:
     """Implementation fields grew over revisions; keep only what the negotiated one knows."""
-    allowed = {"2025-03-26": {"name", "version"}, "2025-06-18": {"name", "version", "title"}}.get(version)
-    if allowed is None or version not in HANDSHAKE_VERSIONS:
+    allowed = {HTTP_SSE_VERSION: {"name", "version"}, "2025-03-26": {"name", "version"},
+               "2025-06-18": {"name", "version", "title"}}.get(version)
+    if allowed is None:
         return dict(info)
     return {k: v for k, v in info.items() if k in allowed}

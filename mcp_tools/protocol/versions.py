@@ -20,6 +20,10 @@ class Era(str, enum.Enum):
 
 
 HANDSHAKE_VERSIONS: tuple[str, ...] = ("2025-03-26", "2025-06-18", "2025-11-25")
+# The revision that defined HTTP+SSE; negotiated only where a dispatcher offers it (the /mcp/sse door).
+HTTP_SSE_VERSION = "2024-11-05"
+# Revisions without titles, output schemas, structured content or progress messages (added 2025-06-18).
+BEFORE_2025_06_18 = frozenset({HTTP_SSE_VERSION, "2025-03-26"})
 STATELESS_VERSIONS: tuple[str, ...] = ("2026-07-28",)
 # Newest first: the order a server advertises in server/discover and -32022 data.
 SUPPORTED_VERSIONS: tuple[str, ...] = STATELESS_VERSIONS[::-1] + HANDSHAKE_VERSIONS[::-1]
@@ -48,10 +52,10 @@ def era_of_version(version: str) -> Era | None:
     return None
 
 
-def negotiate_handshake_version(requested: Any) -> str:
-    """Version for an ``initialize`` reply: echo a supported handshake version,
-    otherwise answer with our latest (the client then decides whether to continue)."""
-    if isinstance(requested, str) and requested in HANDSHAKE_VERSIONS:
+def negotiate_handshake_version(requested: Any, also: tuple[str, ...] = ()) -> str:
+    """Version for an ``initialize`` reply: echo a supported handshake version (or one of ``also``, older
+    revisions a transport offers), otherwise answer with our latest (the client then decides whether to continue)."""
+    if isinstance(requested, str) and (requested in HANDSHAKE_VERSIONS or requested in also):
         return requested
     return LATEST_HANDSHAKE_VERSION
 

@@ -54,11 +54,20 @@ class LoadedSession:
 
 
 def principal_key(credential: Any) -> str:
-    """A stable, non-secret name for whoever authenticated (an ApiToken, an OAuth token, None)."""
+    """A stable, non-secret name for whoever authenticated (an ApiToken, an OAuth token, None).
+
+    An API token is its own principal; an OAuth access token stands for its (client application,
+    user) pair, so sessions survive a token refresh.
+    """
     if credential is None:
         return ""
     if isinstance(credential, ApiToken):
         return f"api-token:{credential.pk}"
+    application_id = getattr(credential, "application_id", None)
+    if application_id is not None:
+        # An OAuth access token: the session belongs to the user and the client application, so a
+        # refreshed token (RFC 6749 section 6) keeps it; another user or another client does not.
+        return f"oauth:{application_id}:{getattr(credential, 'user_id', None) or '-'}"[:80]
     return f"{type(credential).__name__.lower()}:{getattr(credential, 'pk', '')}"[:80]
 
 

@@ -18,7 +18,14 @@ session lives in Redis and messages reach the stream over Redis pub/sub
 subscription, so no thread is started per request, but an open stream does
 occupy one gunicorn (gthread) thread for as long as the client keeps it open:
 size ``--threads`` x ``--workers`` for the number of concurrent SSE clients plus
-the POST traffic. It holds no database connection while it waits.
+the POST traffic. It holds no database connection while it waits. Streams are
+capped per process and per credential (``held_streams``: 503 + Retry-After beyond),
+and a stream notices within a second that its client left.
+
+Versions: the handshake era's, plus 2024-11-05 (the revision that defined this
+transport; ``get_dispatcher(endpoint, HTTP_SSE_DOOR)``), and list methods answer
+every item in one page unless the endpoint sets a page size (``MCP_SSE_PAGE_SIZE``):
+clients of this door often read only the first page (mistralai's ``get_tools()``).
 
 Server-to-client requests (elicitation for tools that need confirmation, sampling)
 go out on the stream; the client's answer arrives as a POSTed JSON-RPC response,
@@ -81,9 +88,11 @@ from ..services.sse_sessions import (
     sse_session_send,
     sse_session_touch,
 )
+from ..exceptions import StreamCapReached
 from .authentication import ApiTokenAuthentication, client_ip
+from .held_streams import POLL_S, connection_watcher, held_stream_acquire
 from .json_limits import request_message
-from .mcp_backend import get_dispatcher, principal_for
+from .mcp_backend import HTTP_SSE_DOOR, get_dispatcher, principal_for
 from .refusals import connection_note, refusal_mark
 from .streamable_http import origin_allowed
 
@@ -156,14 +165,25 @@ class SseStreamView(_SseView):
 
     def get(self, request, slug: str | None = None):
         principal = principal_key(request.auth)
-        session_id, pubsub = sse_session_open(principal=principal, endpoint=slug or "")
+        try:
+            slot = held_stream_acquire(kind="sse", principal=principal)
+        except StreamCapReached as exc:
+            response = _error(503, exc.message, INTERNAL_ERROR)
+            response["Retry-After"] = str(exc.retry_after_s)
+            return response
+        try:
+            session_id, pubsub = sse_session_open(principal=principal, endpoint=slug or "")
+        except BaseException:
+            slot.release()
+            raise
         path = reverse("mcp-sse-messages", kwargs={"slug": slug}) if slug else reverse("mcp-sse-messages-default")
         endpoint_url = f"{path}?{urlencode({'session_id': session_id})}"
         logger.info("SSE session %s… opened (endpoint %s)", session_id[:8], slug or "default")
         response = StreamingHttpResponse(
             _event_stream(session_id=session_id, pubsub=pubsub, endpoint_url=endpoint_url,
-                          credential=request.auth),
+                          credential=request.auth, slot=slot, client_gone=connection_watcher(request.META)),
             content_type="text/event-stream")
+        response._resource_closers.append(slot.release)  # also when the body is never iterated
         response["Cache-Control"] = "no-cache, no-transform"
         response["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
         return response
@@ -190,8 +210,11 @@ def _credential_live(credential) -> bool:
     return not (callable(is_expired) and is_expired())
 
 
-def _event_stream(*, session_id: str, pubsub, endpoint_url: str, credential):
-    """The body of the GET: the endpoint event, then every message published for the session."""
+def _event_stream(*, session_id: str, pubsub, endpoint_url: str, credential, slot, client_gone):
+    """The body of the GET: the endpoint event, then every message published for the session.
+
+    Wakes at least every ``held_streams.POLL_S`` to see whether the client left (``client_gone``), so a
+    closed stream frees its thread, slot and subscription within a second, not at the next ping."""
     interval = float(settings.MCP_SSE_PING_INTERVAL_S)
     try:
         connections.close_all()  # the stream may stay open for hours: give back the request's connection
@@ -208,12 +231,15 @@ def _event_stream(*, session_id: str, pubsub, endpoint_url: str, credential):
                 yield b": ping\n\n"
                 next_ping = time.monotonic() + interval
                 continue
-            message = pubsub.get_message(timeout=remaining)
+            message = pubsub.get_message(timeout=min(remaining, POLL_S))
             if message and message.get("type") == "message":
                 yield _event("message", message["data"].decode())
+            elif message is None and client_gone():
+                return
     except redis.RedisError as exc:
         logger.warning("SSE session %s… closed: message bus error %s", session_id[:8], exc)
     finally:
+        slot.release()
         try:
             sse_session_close(session_id=session_id, pubsub=pubsub)
         except redis.RedisError:
@@ -334,7 +360,7 @@ def _process(*, message, session, principal, endpoint, headers, correlation_id, 
     """Run one message through the dispatcher and put its answer on the session's stream."""
     session_id = session.session_id
     request_id = message.id if isinstance(message, Request) else None
-    outcome = get_dispatcher(endpoint).handle(
+    outcome = get_dispatcher(endpoint, HTTP_SSE_DOOR).handle(
         message, headers=headers, session=session.state,
         outbound=_StreamOutbound(session_id=session_id, request_id=request_id, can_ask=can_ask),
         principal=principal, correlation_id=correlation_id)

@@ -25,6 +25,7 @@ from ..protocol import Era, build_dispatcher, elicitation_request
 from ..protocol import content as c
 from ..protocol.dispatcher import Dispatcher
 from ..protocol.jsonrpc import INVALID_PARAMS
+from ..protocol.versions import HTTP_SSE_VERSION
 from ..selectors import tools_for_token
 from ..services.invocation import Caller, tool_invoke, tool_lookup
 from ..services.lookup_cache import TOOLS, cached_lookup
@@ -370,8 +371,8 @@ class DjangoBackend(Backend):
         if missing:
             raise ProtocolError(INVALID_PARAMS, f"Missing required argument(s) for prompt '{name}': "
                                                 f"{', '.join(missing)}", {"missing": missing})
-        values = {a["name"]: arguments.get(a["name"], "") for a in declared}
-        result: dict[str, Any] = {"messages": [{"role": "user", "content": c.text(_fill(prompt.template, values))}]}
+        text = _fill(_without_missing(prompt.template, declared, arguments), _prompt_values(declared, arguments))
+        result: dict[str, Any] = {"messages": [{"role": "user", "content": c.text(text)}]}
         if prompt.description:
             result["description"] = prompt.description
         return result
@@ -427,6 +428,43 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
 
 
+def _prompt_values(declared: list[dict[str, Any]], arguments: dict[str, str]) -> dict[str, str]:
+    """Each declared argument's value: the client's, else the definition's ``default`` (a string)."""
+    values = {}
+    for spec in declared:
+        given = arguments.get(spec["name"])
+        if given:
+            values[spec["name"]] = str(given)
+        elif isinstance(spec.get("default"), str):
+            values[spec["name"]] = spec["default"]
+    return values
+
+
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|$)[ \t]*")
+
+
+def _without_missing(template: str, declared: list[dict[str, Any]], arguments: dict[str, str]) -> str:
+    """The template minus each sentence that mentions an optional argument with no value and no default.
+
+    A sentence ends at ``.``, ``!``, ``?`` or a line break; a line left empty by the cut disappears, so a
+    client that omits an optional argument reads plain text, never "from  and ..." or a raw ``{name}``.
+    """
+    values = _prompt_values(declared, arguments)
+    missing = {spec["name"] for spec in declared if spec["name"] not in values}
+    if not missing:
+        return template
+
+    def mentions_missing(sentence: str) -> bool:
+        return any(m.group(1) in missing for m in _PLACEHOLDER.finditer(sentence))
+
+    lines = []
+    for line in template.split("\n"):
+        kept = "".join(s for s in _SENTENCE.findall(line) if not mentions_missing(s))
+        if kept.strip() or not line.strip():
+            lines.append(kept.rstrip() if kept != line else line)
+    return "\n".join(lines).strip("\n")
+
+
 def _declared_arguments(prompt: Prompt) -> list[dict[str, Any]]:
     return [a for a in (prompt.arguments or []) if isinstance(a, dict) and isinstance(a.get("name"), str)]
 
@@ -457,13 +495,26 @@ def state_key() -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), b"mcp-request-state", hashlib.sha256).digest()
 
 
-def get_dispatcher(endpoint: McpEndpoint | None = None) -> Dispatcher:
+# Pagination needs a page size of at least one; "everything in one page" is this.
+_ONE_PAGE = 1 << 30
+HTTP_SSE_DOOR = "sse"
+
+
+def page_size_for(endpoint: McpEndpoint | None, door: str = "") -> int:
+    """Items per list page: the endpoint's own setting, else the door's default (0 in either: one page)."""
+    size = endpoint.page_size if endpoint is not None and endpoint.page_size is not None else (
+        settings.MCP_SSE_PAGE_SIZE if door == HTTP_SSE_DOOR else settings.MCP_PAGE_SIZE)
+    return size or _ONE_PAGE
+
+
+def get_dispatcher(endpoint: McpEndpoint | None = None, door: str = "") -> Dispatcher:
     """The dispatcher for ``endpoint`` (None: the default /mcp), built once per process.
 
     An endpoint's dispatcher is rebuilt only after an admin changed that endpoint
     (its ``updated_at`` moved), since the instructions it announces are baked in.
+    ``door`` "sse" (HTTP+SSE) also negotiates 2024-11-05, the revision that defined that transport.
     """
-    slug = endpoint.slug if endpoint is not None else ""
+    slug = (endpoint.slug if endpoint is not None else "") + (f"\0{door}" if door else "")
     version = endpoint.updated_at if endpoint is not None else None
     cached = _DISPATCHERS.get(slug)
     if cached is not None and cached[0] == version:
@@ -476,7 +527,8 @@ def get_dispatcher(endpoint: McpEndpoint | None = None) -> Dispatcher:
             backend = DjangoBackend()
             dispatcher = mcp_tasks.install_tasks(
                 build_dispatcher(backend, server_info=server_info(), state_key=state_key(),
-                                 instructions=instructions, page_size=settings.MCP_PAGE_SIZE), backend)
+                                 instructions=instructions, page_size=page_size_for(endpoint, door),
+                                 older_versions=(HTTP_SSE_VERSION,) if door == HTTP_SSE_DOOR else ()), backend)
             cached = (version, dispatcher)
             _DISPATCHERS[slug] = cached
     return cached[1]

@@ -19,17 +19,17 @@ client holds; reconnecting re-authenticates) or at once when the feed's subscrip
 lost (changes may have been missed: reconnect and refetch, as the spec says).
 
 Capacity: an open stream holds one gunicorn thread and no database connection. At most
-``MCP_LISTEN_MAX_STREAMS`` of both kinds per process; beyond that a listen is acknowledged
-and closed at once, and a GET is answered 405 (the client goes on without the stream).
+``MCP_LISTEN_MAX_STREAMS`` of both kinds per process, within the caps every held stream shares
+(``held_streams``); beyond them the transport answers 503 with ``Retry-After`` before streaming.
+A stream notices within ``held_streams.POLL_S`` that its client left and frees its slot.
 """
 from __future__ import annotations
 
-import threading
 import time
 from typing import Callable, Iterable, Iterator
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 
 from ..protocol.dispatcher import ListenSubscription
 from ..protocol.jsonrpc import notification_message
@@ -41,38 +41,12 @@ from ..services.live_events import (
     changes_listen,
     session_stream_listen,
 )
+from .held_streams import POLL_S, HeldSlot
 from .mcp_backend import is_template_uri, match_template_uri
 
 KEEPALIVE_S = 15.0
 RECONNECT_MS = 5000
 LIST_CHANGED = frozenset({TOOLS_CHANGED, PROMPTS_CHANGED, RESOURCES_CHANGED})
-
-_open = 0
-_open_lock = threading.Lock()
-
-
-class StreamSlot:
-    """One of the process's MCP_LISTEN_MAX_STREAMS; ``release`` is safe to call more than once."""
-
-    def __init__(self) -> None:
-        self._held = True
-
-    def release(self) -> None:
-        global _open
-        with _open_lock:
-            if self._held:
-                self._held = False
-                _open -= 1
-
-
-def stream_slot() -> StreamSlot | None:
-    global _open
-    with _open_lock:
-        if _open >= settings.MCP_LISTEN_MAX_STREAMS:
-            return None
-        _open += 1
-    return StreamSlot()
-
 
 def updated_uris(changed_uri: str, subscribed: Iterable[str]) -> list[str]:
     """The subscribed URIs a change to ``changed_uri`` (a URI or a template) updates."""
@@ -83,8 +57,10 @@ def updated_uris(changed_uri: str, subscribed: Iterable[str]) -> list[str]:
     return [changed_uri] if changed_uri in subscribed else []
 
 
-def _changes(listener, *, lifetime_s: float, on_tick: Callable[[], bool]) -> Iterator[dict | bytes]:
-    """Feed events, with a keep-alive comment (bytes) every KEEPALIVE_S; stops when ``on_tick()`` is False."""
+def _changes(listener, *, lifetime_s: float, on_tick: Callable[[], bool],
+             client_gone: Callable[[], bool]) -> Iterator[dict | bytes]:
+    """Feed events, with a keep-alive comment (bytes) every KEEPALIVE_S; stops when ``on_tick()`` is False
+    or, checked at least every POLL_S, when ``client_gone()`` is True."""
     deadline = time.monotonic() + lifetime_s
     next_tick = time.monotonic() + KEEPALIVE_S
     while not listener.lost:
@@ -96,26 +72,26 @@ def _changes(listener, *, lifetime_s: float, on_tick: Callable[[], bool]) -> Ite
                 return
             yield b": keep-alive\n\n"
             next_tick = now + KEEPALIVE_S
-        event = listener.next(timeout=min(deadline, next_tick) - now)
+        event = listener.next(timeout=min(deadline, next_tick, now + POLL_S) - now)
         if event is not None:
             yield event
+        elif client_gone():
+            return
 
 
 # --- 2026-07-28: subscriptions/listen -------------------------------------------------------------
 
-def listen_frames(subscription: ListenSubscription, frame: Callable[[dict], bytes]) -> Iterator[bytes]:
-    """The SSE body of one listen request (``frame`` turns a JSON-RPC message into an SSE event)."""
-    slot = stream_slot()
-    if slot is None:
-        yield frame(subscription.acknowledgement())
-        yield frame(subscription.final_response())
-        return
+def listen_frames(subscription: ListenSubscription, frame: Callable[[dict], bytes], *, slot: HeldSlot,
+                  client_gone: Callable[[], bool]) -> Iterator[bytes]:
+    """The SSE body of one listen request (``frame`` turns a JSON-RPC message into an SSE event); releases
+    ``slot`` when it ends."""
     try:
-        close_old_connections()  # the stream may stay open for minutes: hold no database connection
+        connections.close_all()  # the stream may stay open for minutes: hold no database connection
         with changes_listen() as changes:
             yield frame(subscription.acknowledgement())
             subscribed = subscription.accepted.get("resourceSubscriptions") or []
-            for item in _changes(changes, lifetime_s=settings.MCP_LISTEN_MAX_S, on_tick=lambda: True):
+            for item in _changes(changes, lifetime_s=settings.MCP_LISTEN_MAX_S, on_tick=lambda: True,
+                                 client_gone=client_gone):
                 if isinstance(item, bytes):
                     yield item
                     continue
@@ -132,8 +108,8 @@ def listen_frames(subscription: ListenSubscription, frame: Callable[[dict], byte
 
 # --- handshake era: the session's GET stream ------------------------------------------------------
 
-def session_stream_frames(*, slot: StreamSlot, session_id: str, subscriptions: Callable[[], list[str] | None],
-                          frame: Callable[[dict], bytes],
+def session_stream_frames(*, slot: HeldSlot, session_id: str, subscriptions: Callable[[], list[str] | None],
+                          frame: Callable[[dict], bytes], client_gone: Callable[[], bool],
                           task_notices: Callable[[dict], list[dict]] | None = None) -> Iterator[bytes]:
     """The SSE body of a session's GET. ``subscriptions()`` reads the session's subscribed URIs (None: ended);
     ``task_notices(event)`` turns an event of one of the session's tasks into the notifications to send."""
@@ -145,10 +121,11 @@ def session_stream_frames(*, slot: StreamSlot, session_id: str, subscriptions: C
             connections.close_all()  # never hold a database connection between events
 
     try:
-        close_old_connections()
+        connections.close_all()  # (close_old_connections would keep it while DB_CONN_MAX_AGE runs)
         with session_stream_listen(session_id=session_id) as events:
             yield f"retry: {RECONNECT_MS}\n\n".encode()  # when this stream ends, reconnect after this long
-            for item in _changes(events, lifetime_s=settings.MCP_LISTEN_MAX_S, on_tick=lambda: current() is not None):
+            for item in _changes(events, lifetime_s=settings.MCP_LISTEN_MAX_S, on_tick=lambda: current() is not None,
+                                 client_gone=client_gone):
                 if isinstance(item, bytes):
                     yield item
                 elif item.get("type") == "session_ended":

@@ -48,19 +48,24 @@ from ..protocol.dispatcher import may_send_before_response
 from ..protocol.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    PARSE_ERROR,
     ErrorResponse,
     InvalidMessage,
     Request,
     Response,
     error_response,
+    message_from_obj,
 )
 from ..protocol.versions import STATELESS_VERSIONS
 from ..services import mcp_sessions
 from ..services.live_events import session_ended_publish, session_key
 from .authentication import ApiTokenAuthentication, client_ip, insufficient_scope_challenge
-from .json_limits import request_message
+from ..exceptions import StreamCapReached
+from ..protocol.json_text import JsonRejected
+from .json_limits import request_json, request_message
 from .mcp_backend import CONFORMANCE_SLUG, get_conformance_dispatcher, get_dispatcher, principal_for, quiet_tool_call
-from .mcp_changes import listen_frames, session_stream_frames, stream_slot
+from .held_streams import connection_watcher, held_stream_acquire
+from .mcp_changes import listen_frames, session_stream_frames
 from .mcp_tasks import TASKS_REVISION, SessionTaskNotices
 from .refusals import connection_note, message_client_info, outcome_refusal, refusal_mark
 
@@ -69,6 +74,9 @@ logger = logging.getLogger("mcp_tools.transports")
 # tasks/result streams a running task's progress and status (mcp_tasks.TaskRelay).
 STREAMABLE_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "tasks/result"})
 SESSION_HEADER = "Mcp-Session-Id"
+# Revisions whose sessions accept JSON-RPC batches (2025-06-18 removed them).
+BATCH_VERSIONS = frozenset({"2025-03-26"})
+MAX_BATCH = 100  # messages per batch; each is dispatched (and audited, rate-limited) on the request's thread
 _POOL_WAIT_S = 1.0
 _KEEPALIVE_S = 15.0
 _DONE = object()
@@ -92,7 +100,7 @@ def _jsonrpc_error(status: int, code: int, message: str, request_id: Any = None,
     return response
 
 
-def _json(body: dict[str, Any] | None, status: int, headers=None) -> HttpResponse:
+def _json(body: dict[str, Any] | list | None, status: int, headers=None) -> HttpResponse:
     if body is None:
         response = HttpResponse(status=status)
     else:
@@ -282,10 +290,11 @@ class StreamableHttpView(APIView):
         if loaded is None:
             refusal_mark(request, "session_unknown")
             return _jsonrpc_error(404, -32001, "Session not found: it ended or expired; initialize again")
-        slot = stream_slot()
-        if slot is None:  # every stream slot of this process is taken: go on without one
+        try:
+            slot = held_stream_acquire(kind="get", principal=self.principal_key)
+        except StreamCapReached as exc:
             refusal_mark(request, "stream_cap")
-            return no_stream
+            return _stream_refused(exc)
 
         def subscriptions():
             loaded = mcp_sessions.session_load(**where)
@@ -294,7 +303,8 @@ class StreamableHttpView(APIView):
         # The session's tasks (2025-11-25 only) report their status and progress here too.
         notices = SessionTaskNotices().messages if loaded.state.protocol_version == TASKS_REVISION else None
         response = _sse_response(session_stream_frames(
-            slot=slot, session_id=session_id, subscriptions=subscriptions, frame=_sse_frame, task_notices=notices))
+            slot=slot, session_id=session_id, subscriptions=subscriptions, frame=_sse_frame, task_notices=notices,
+            client_gone=connection_watcher(request.META)))
         response._resource_closers.append(slot.release)  # also when the body is never iterated
         return response
 
@@ -331,6 +341,10 @@ class StreamableHttpView(APIView):
             refusal_mark(request, "not_acceptable")
             return _jsonrpc_error(406, INVALID_REQUEST,
                                   "Not Acceptable: accept application/json and text/event-stream")
+        if body.lstrip()[:1] == b"[":
+            batch = self._batch(request, body)
+            if batch is not None:
+                return batch
         try:
             message = request_message(body)
         except InvalidMessage as exc:
@@ -376,6 +390,62 @@ class StreamableHttpView(APIView):
                                              outbound=outbound, correlation_id=correlation_id)
             return self._finish(outcome, message, session_id)
         return self._stream(message, headers, session, session_id, correlation_id)
+
+    def _batch(self, request, body: bytes) -> HttpResponse | None:
+        """A JSON-RPC batch in a session negotiated at 2025-03-26, the one revision that requires them
+        (its Streamable HTTP section: the body MAY be a batch; 2025-06-18 removed them).
+
+        Answers one JSON array with a response per request (202 when it held only notifications and
+        responses), each message dispatched in order on this thread. None (not for us): there is no such
+        session, and the caller refuses the array as every later revision does.
+        """
+        session_id = request.META.get("HTTP_MCP_SESSION_ID", "").strip()
+        if not session_id:
+            return None
+        loaded = mcp_sessions.session_load(session_id=session_id, endpoint=self.endpoint_key,
+                                           principal=self.principal_key)
+        if loaded is None or loaded.state.protocol_version not in BATCH_VERSIONS:
+            return None
+        try:
+            items = request_json(body)  # the one parser and limits of every door
+        except JsonRejected as exc:
+            refusal_mark(request, "malformed_message")
+            return _jsonrpc_error(400, PARSE_ERROR, f"Parse error: {exc.reason}")
+        if not items:
+            return _jsonrpc_error(400, INVALID_REQUEST, "Invalid Request: an empty batch")
+        if len(items) > MAX_BATCH:
+            return _jsonrpc_error(400, INVALID_REQUEST,
+                                  f"Invalid Request: a batch may hold at most {MAX_BATCH} messages")
+        session = loaded.state
+        self.principal = dataclasses.replace(self.principal, session_key=session_key(session_id))
+        correlation_id = getattr(request, "request_id", None) or uuid.uuid4().hex[:16]
+        replies = []
+        for item in items:
+            try:
+                message = message_from_obj(item)
+            except InvalidMessage as exc:
+                replies.append(error_response(exc.request_id, exc.code, exc.message))
+                continue
+            if isinstance(message, (Response, ErrorResponse)):
+                reply = {"id": message.id, **({"result": message.result} if isinstance(message, Response)
+                                              else {"error": message.error})}
+                mcp_sessions.client_response_publish(session_id=session_id, message=reply)
+                continue
+            if isinstance(message, Request) and message.method == "initialize":
+                replies.append(error_response(message.id, INVALID_REQUEST,
+                                              "Invalid Request: initialize must not be part of a batch"))
+                continue
+            outbound = InlineOutbound(session_id=session_id, request_id=message.id) \
+                if isinstance(message, Request) else None
+            outcome = self.dispatcher.handle(message, headers=request.headers, session=session,
+                                             principal=self.principal, outbound=outbound,
+                                             correlation_id=correlation_id)
+            self._persist(outcome, message, session_id)
+            if outcome.session_changed and outcome.session is not None:
+                session = outcome.session
+            if outcome.response is not None:
+                replies.append(outcome.response)
+        return _json(replies, 200) if replies else _json(None, 202)
 
     def _quiet(self, message: Request, session) -> bool:
         """A product tools/call in a handshake session that will send nothing early: answer it inline."""
@@ -432,7 +502,14 @@ class StreamableHttpView(APIView):
             subscription = outcome.subscription
             frames = [_sse_frame(subscription.acknowledgement()), _sse_frame(subscription.final_response())]
             return _sse_response(iter(frames))
-        return _sse_response(listen_frames(outcome.subscription, _sse_frame))
+        try:
+            slot = held_stream_acquire(kind="listen", principal=self.principal_key)
+        except StreamCapReached as exc:
+            return _stream_refused(exc, outcome.subscription.request_id)
+        response = _sse_response(listen_frames(outcome.subscription, _sse_frame, slot=slot,
+                                               client_gone=connection_watcher(self.request.META)))
+        response._resource_closers.append(slot.release)  # also when the body is never iterated
+        return response
 
     def _stream(self, message, headers, session, session_id, correlation_id):
         if message.method in WAIT_METHODS:
@@ -501,6 +578,11 @@ class StreamableHttpView(APIView):
                 yield _sse_frame(outcome.response)
         finally:
             outbound.closed = True  # client went away or we are done: the running call sees is_cancelled()
+
+
+def _stream_refused(exc: StreamCapReached, request_id: Any = None) -> HttpResponse:
+    """503 + Retry-After for a held stream beyond a cap (held_streams), before anything was streamed."""
+    return _jsonrpc_error(503, INTERNAL_ERROR, exc.message, request_id, {"Retry-After": str(exc.retry_after_s)})
 
 
 def _sse_response(frames) -> StreamingHttpResponse:

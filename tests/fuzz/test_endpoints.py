@@ -62,7 +62,7 @@ def assert_jsonrpc_message(message):
         error = message["error"]
         assert isinstance(error.get("code"), int) and not isinstance(error["code"], bool), message
         assert isinstance(error.get("message"), str), message
-    if "id" in message:
+    if "id" in message and not ("error" in message and message["id"] is None):  # null: id unknown (JSON-RPC 2.0)
         assert isinstance(message["id"], (str, int)) and not isinstance(message["id"], bool), message
 
 

@@ -44,7 +44,7 @@ def _start(database_url: str, name: str) -> Server:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url,
            "REDIS_URL": settings.REDIS_URL, "DJANGO_SECRET_KEY": settings.SECRET_KEY,
            "MCP_TOKEN_PEPPER": settings.MCP_TOKEN_PEPPER, "GUNICORN_BIND": f"127.0.0.1:{port}",
-           "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "8", "MCP_SSE_PING_INTERVAL_S": str(PING_INTERVAL_S),
+           "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "12", "MCP_SSE_PING_INTERVAL_S": str(PING_INTERVAL_S),
            "LOG_FORMAT": "plain", "PYTHONUNBUFFERED": "1", "DB_CONN_MAX_AGE": "0"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tempfile.NamedTemporaryFile(prefix=f"sse-{name}-", suffix=".log", delete=False)

@@ -199,13 +199,15 @@ def test_an_unknown_or_disabled_endpoint_is_404(server_a, tools, all_tools_token
             assert response.status_code == 404
 
 
-def test_a_client_asking_for_2024_11_05_is_offered_the_latest_handshake_version(server_a, all_tools_token):
+@pytest.mark.parametrize("asked, offered", [("2024-11-05", "2024-11-05"), ("2024-10-07", "2025-11-25")])
+def test_http_sse_negotiates_2024_11_05_the_revision_that_defined_it(server_a, all_tools_token, asked, offered):
+    # Changed deliberately: this door used to offer 2025-11-25 to a 2024-11-05 client, which then disconnected.
     headers = bearer(all_tools_token)
-    old = {**INITIALIZE, "params": {**INITIALIZE["params"], "protocolVersion": "2024-11-05"}}
+    old = {**INITIALIZE, "params": {**INITIALIZE["params"], "protocolVersion": asked}}
     with open_stream(server_a.url, headers=headers) as (response, stream):
         endpoint = stream.next_event().data
         assert post(server_a.url, endpoint, old, headers).status_code == 202
-        assert stream.next_message()["result"]["protocolVersion"] == "2025-11-25"
+        assert stream.next_message()["result"]["protocolVersion"] == offered
 
 
 def test_an_allowed_browser_origin_may_open_the_stream(server_a, all_tools_token):

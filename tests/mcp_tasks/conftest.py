@@ -18,7 +18,7 @@ def tasks_server(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         db = connection.settings_dict
         database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    server = Server(database_url=database_url, redis_url=settings.REDIS_URL, threads=8,
+    server = Server(database_url=database_url, redis_url=settings.REDIS_URL, threads=10,
                     extra_env={"MCP_PAGE_SIZE": "2", "MCP_TASK_POLL_INTERVAL_MS": "200",
                                "MCP_LISTEN_MAX_STREAMS": "4"}).start()
     yield server

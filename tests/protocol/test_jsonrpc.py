@@ -68,9 +68,10 @@ def test_it_rejects_malformed_messages_as_invalid_request(obj, expected_id):
     assert exc.value.request_id == expected_id
 
 
-def test_error_envelope_omits_an_unknown_id_and_validates():
+def test_error_envelope_carries_a_null_id_when_unknown():
+    # JSON-RPC 2.0 section 5: "id" is required, null when the request's id could not be read.
     env = jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error")
-    assert "id" not in env
+    assert "id" in env and env["id"] is None
     assert_valid("2025-11-25", "JSONRPCErrorResponse", env)
     assert_valid("2026-07-28", "JSONRPCErrorResponse", env)
 

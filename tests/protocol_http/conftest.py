@@ -16,7 +16,7 @@ def database_url_of_tests() -> str:
 
 
 def start_server(database_url: str, **extra_env: str) -> Server:
-    server = Server(database_url=database_url, redis_url=settings.REDIS_URL, threads=8,
+    server = Server(database_url=database_url, redis_url=settings.REDIS_URL, threads=10,
                     extra_env={"MCP_PAGE_SIZE": str(PAGE_SIZE), "MCP_CLIENT_REQUEST_TIMEOUT_S": "10",
                                "MCP_STREAM_WORKERS": "4", "MCP_LISTEN_MAX_STREAMS": "4", **extra_env})
     return server.start()

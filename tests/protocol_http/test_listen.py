@@ -100,12 +100,14 @@ def test_the_admins_bulk_disable_is_announced_too(server_factory, demo, demo_tok
                                 "<response>"]
 
 
-def test_beyond_its_stream_limit_a_listen_is_acknowledged_and_closed_at_once(server_factory, demo, demo_token):
+def test_beyond_its_stream_limit_a_listen_is_refused_503_with_retry_after(server_factory, demo, demo_token):
     server = server_factory(MCP_LISTEN_MAX_STREAMS="0")
-    stream = RawListen(f"{server.url}/mcp", demo_token, {"toolsListChanged": True})
-    stream.thread.join(timeout=10)
-    assert not stream.thread.is_alive()
-    assert stream.methods() == ["notifications/subscriptions/acknowledged", "<response>"]
+    response = httpx.post(f"{server.url}/mcp", json=rpc("subscriptions/listen", {
+        "notifications": {"toolsListChanged": True}, "_meta": stateless_meta()}, id=41), headers={
+        "Authorization": f"Bearer {demo_token}", "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": STATELESS, "Mcp-Method": "subscriptions/listen"})
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+    assert response.json()["id"] == 41 and "retry" in response.json()["error"]["message"]
 
 
 def test_both_eras_promise_the_change_notifications(mcp_server, demo, demo_token):
@@ -197,4 +199,4 @@ def test_get_needs_a_live_session_of_the_same_caller_and_a_free_slot(server_fact
     full = server_factory(MCP_LISTEN_MAX_STREAMS="0")
     other, other_session = _handshake_session(f"{full.url}/mcp", demo_token)
     busy = httpx.get(f"{full.url}/mcp", headers={**mine, "Mcp-Session-Id": other_session})
-    assert busy.status_code == 405 and busy.headers["Allow"] == "POST, DELETE"
+    assert busy.status_code == 503 and int(busy.headers["Retry-After"]) > 0

@@ -29,7 +29,7 @@ def revoke_view(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mcp_tools', '0005_task_session_key'),
+        ('mcp_tools', '0007_mcpendpoint_page_size'),
         ("tickets", "0002_support_staff_group"),  # makes the group
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mcp_tools', '0005_task_session_key'),
+        ('mcp_tools', '0008_connection_log'),
     ]
 
     operations = [
