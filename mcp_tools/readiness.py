@@ -11,6 +11,7 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+import redis
 
 from .redis_client import redis_client
 

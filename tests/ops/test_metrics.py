@@ -28,7 +28,7 @@ def test_invocations_and_durations_are_counted_per_tool_and_status(api, demo_tok
 
     assert invoke(api, demo_token, "echo", {"message": "hi"}).status_code == 200
     assert invoke(api, demo_token, "echo", {"message": "hi"}).status_code == 200
-    assert invoke(api, demo_token, "echo", [1]).status_code == 400
+    assert invoke(api, demo_token, "echo", {"text": 7}).status_code == 400  # breaks the schema: audited invalid
 
     assert sample("mcp_tool_invocations_total", tool_name="echo", status="ok") == ok_before + 2
     assert sample("mcp_tool_invocations_total", tool_name="echo", status="invalid") == bad_before + 1
