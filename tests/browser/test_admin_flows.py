@@ -127,25 +127,28 @@ def test_admin_authors_tries_and_enables_a_sql_and_an_http_tool_then_issues_and_
     page.fill("input[name='rjf§path']", "/orders/{order_id}")
     page.select_option("select[name='rjf§send_arguments_as']", "none")
     page.click("input[name=_continue]")
-    saved(page)
-    result = try_tool(page, "order_status", {"order_id": "A-1042"})
-    assert result.get_attribute("data-outcome") == "tool_error"
-    assert "allowed_hosts" in result.inner_text()
-    tool = Tool.objects.get(name="order_status")
-    page.goto(f"/admin/mcp_tools/tool/{tool.pk}/change/")
+    # Saving proves what it can: a loopback address without an allowed_hosts entry is refused at the field.
+    expect(page.locator(".errorlist").first).to_be_visible()
+    assert "allowed_hosts" in page.content() and "loopback" in page.content()
+    assert not Tool.objects.filter(name="order_status").exists()
     page.click("text=Allowed hosts >> xpath=.. >> text=Add item")
     page.fill("input[name='rjf§allowed_hosts§0']", "127.0.0.1")
     page.click("input[name=_continue]")
+    saved(page)
+    tool = Tool.objects.get(name="order_status")
     result = try_tool(page, "order_status", {"order_id": "A-1042"})
     assert result.get_attribute("data-outcome") == "ok", result.inner_text()
     assert 'shipped' in result.inner_text() and 'A-1042' in result.inner_text()
     assert orders_api.requests[-1]["path"] == "/orders/A-1042"
     shot(page, "05-http-tool-tried")
 
-    # The history shows the allowed_hosts change as a diff.
+    # A later edit shows in the history as a diff.
+    page.goto(f"/admin/mcp_tools/tool/{tool.pk}/change/")
+    page.fill("#id_description", "Shipping status of an order, from the orders API")
+    page.click("input[name=_continue]")
+    saved(page)
     page.goto(f"/admin/mcp_tools/tool/{tool.pk}/revisions/2/diff/")
-    assert "127.0.0.1" in page.locator("ins").all_inner_texts()[-1] or any(
-        "127.0.0.1" in text for text in page.locator("ins").all_inner_texts())
+    assert any("from the orders API" in text for text in page.locator("ins").all_inner_texts())
     shot(page, "06-revision-diff")
 
     # Enable both from the list.

@@ -366,7 +366,7 @@ class StdioDoor:
         messages = self._until(lambda m: m.get("id") == sentinel)
         # A parse or shape error (no id) is written by the reading loop before the ping is even read;
         # a request's answer may come after the ping's (requests run on a pool).
-        if not any(m.get("id") == request_id or ("error" in m and "id" not in m) for m in messages):
+        if not any(m.get("id") == request_id or ("error" in m and m.get("id") is None) for m in messages):
             try:
                 sent = json.loads(body)
                 is_request = isinstance(sent, dict) and "method" in sent

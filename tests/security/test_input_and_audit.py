@@ -78,7 +78,7 @@ def assert_parse_refusal(door, answer: hostile.Answer, text: str):
         assert answer.messages[0]["error"].startswith("Malformed JSON body") and text in answer.messages[0]["error"]
         return
     assert answer.status in (None, 400), answer
-    (error,) = [m["error"] for m in answer.messages if "error" in m and "id" not in m]
+    (error,) = [m["error"] for m in answer.messages if "error" in m and m.get("id") is None]
     assert error["code"] == -32700 and text in error["message"], error
 
 
