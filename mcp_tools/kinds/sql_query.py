@@ -24,11 +24,10 @@ Three independent walls, so one miss is not a breach:
 import json
 import re
 import sqlite3
-import time
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connections
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
@@ -36,7 +35,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
 from ..exceptions import ServiceUnavailable, ToolError, ToolTimeout
-from ..services.readonly_role import FIX_COMMAND, readonly_role_missing_message
+from ..services.readonly_query import readonly_connect, readonly_error, readonly_timeout_ms, readonly_transaction
 from . import sql_guard_postgres as pg_guard
 from .base import HandlerKind, register
 
@@ -58,7 +57,6 @@ _UNICODE_ESCAPE = re.compile(r"U&\s*['\"]", re.IGNORECASE)
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 # The one placeholder syntax of fixed queries: %(name)s, name a property of the input schema.
 PLACEHOLDER = re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s")
-QUERY_TIMEOUT_SQLSTATE = "57014"
 
 
 def _dialect(alias: str) -> str:
@@ -175,23 +173,9 @@ def sql_prepare(sql: str, *, allowed_tables: list[str], dialect: str, max_rows: 
     return f"SELECT * FROM ({checked}) AS mcp_result LIMIT {max_rows + 1}"
 
 
-def _connect(alias: str):
-    """The read-only connection, open; ServiceUnavailable saying what is wrong and what fixes it."""
-    connection = connections[alias]
-    try:
-        connection.ensure_connection()
-    except DatabaseError as exc:
-        role = connection.settings_dict.get("USER") or ""
-        if role and f'role "{role}" does not exist' in str(exc):
-            raise ServiceUnavailable(readonly_role_missing_message(role)) from None
-        raise ServiceUnavailable("The read-only query database is unreachable; an administrator should check "
-                                 f"that the database is up and that `{FIX_COMMAND}` has been run.") from None
-    return connection
-
-
 def _table_schema(alias: str, tables) -> dict:
     """{table: {column: type}} of ``tables`` as the read-only connection sees them, for column checks."""
-    connection = _connect(alias)
+    connection = readonly_connect(alias)
     schema = {}
     with connection.cursor() as cursor:
         for table in tables:
@@ -201,22 +185,6 @@ def _table_schema(alias: str, tables) -> dict:
                 continue
             schema[table] = {column.name: "text" for column in description}
     return schema
-
-
-def _session_reset(connection) -> None:
-    """Leave a reused (persistent) connection as it was opened, whatever the statement did.
-
-    Timeouts are transaction-local, but SQL that no parser checked could end the transaction itself
-    ("COMMIT; SET ...") and change session settings; DISCARD ALL puts every setting back to the
-    connection's start-up values (read-only, role timeout). A connection that cannot be reset is closed.
-    """
-    if connection.vendor != "postgresql" or connection.connection is None or connection.in_atomic_block:
-        return
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("DISCARD ALL")
-    except DatabaseError:
-        connection.close()
 
 
 class _SqliteAuthorizer:
@@ -293,17 +261,12 @@ def sql_execute(*, alias: str, sql: str, params=None, timeout_s: float, max_rows
     Raises ToolError (refused, too large), ToolTimeout, ServiceUnavailable.
     This is the last wall: it refuses writes and long runs even for SQL no parser has checked.
     """
-    connection = _connect(alias)
-    timeout_ms = max(1, min(int(timeout_s * 1000), settings.MCP_SQL_STATEMENT_TIMEOUT_MS))
+    timeout_ms = readonly_timeout_ms(timeout_s)
     max_bytes = max_bytes or settings.MCP_RESULT_MAX_BYTES
     authorizer = _SqliteAuthorizer(allowed_tables, allowed_columns)
     try:
-        with transaction.atomic(using=alias):
+        with readonly_transaction(alias, timeout_ms=timeout_ms) as connection:
             if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION READ ONLY")
-                    cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)])
-                    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [str(timeout_ms)])
                 # A server-side cursor: rows stay in Postgres until fetched (DECLARE takes only a query).
                 raw_cursor = connection.connection.cursor(name="mcp_result") if stream else \
                     connection.connection.cursor()
@@ -313,8 +276,6 @@ def sql_execute(*, alias: str, sql: str, params=None, timeout_s: float, max_rows
                     rows, truncated = _fetch_within_budget(cursor, columns, max_rows=max_rows, max_bytes=max_bytes)
             else:
                 raw = connection.connection
-                deadline = time.monotonic() + timeout_ms / 1000
-                raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
                 if allowed_tables is not None:
                     raw.set_authorizer(authorizer)
                 try:
@@ -324,19 +285,11 @@ def sql_execute(*, alias: str, sql: str, params=None, timeout_s: float, max_rows
                         rows, truncated = _fetch_within_budget(cursor, columns, max_rows=max_rows,
                                                                max_bytes=max_bytes)
                 finally:
-                    raw.set_progress_handler(None, 0)
                     raw.set_authorizer(None)
     except DatabaseError as exc:
         if authorizer.problems:
             raise QueryRefused(authorizer.problems) from None
-        cause = exc.__cause__
-        text = str(exc).strip()
-        message = text.splitlines()[0] if text else type(exc).__name__
-        if getattr(cause, "sqlstate", None) == QUERY_TIMEOUT_SQLSTATE or "interrupted" in message:
-            raise ToolTimeout(f"The query ran longer than {timeout_ms / 1000:g}s and was cancelled.") from None
-        raise ToolError(f"The database refused the query: {message[:500]}") from None
-    finally:
-        _session_reset(connection)
+        raise readonly_error(exc, timeout_ms=timeout_ms) from None
     records = [dict(zip(columns, row)) for row in rows[:max_rows]]
     # Dates and decimals become JSON strings, as clients will see them.
     records = json.loads(json.dumps(records, cls=DjangoJSONEncoder))

@@ -10,24 +10,22 @@ row left out.
 Cursors are signed offsets bound to the tool and to the filter, order_by and aggregate of the call that
 produced them: a cursor that was edited, or is replayed with other conditions, is refused.
 """
-from contextlib import contextmanager
 from datetime import datetime, time as time_of_day, timezone as dt_timezone
 from decimal import Decimal, InvalidOperation
 import hashlib
 import json
-import time
 import uuid
 
 from django.conf import settings
 from django.core import signing
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError
 from django.db.models import Avg, Count, F, FloatField, Max, Min, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils.dateparse import parse_date, parse_datetime, parse_duration, parse_time
 
-from ..exceptions import InvalidArguments, ServiceUnavailable, ToolError, ToolTimeout
-from ..kinds.sql_query import QUERY_TIMEOUT_SQLSTATE, _session_reset
+from ..exceptions import InvalidArguments, ToolError
+from .readonly_query import readonly_error, readonly_timeout_ms, readonly_transaction
 from .model_query_policy import ModelQueryPolicy, field_category
 
 ARGUMENTS = ("filter", "order_by", "page_size", "cursor", "aggregate")
@@ -195,41 +193,6 @@ def cursor_decode(*, tool_name: str, arguments: dict) -> int:
 
 # --- execution --------------------------------------------------------------------------------------------
 
-@contextmanager
-def _readonly_transaction(alias: str, timeout_s: float):
-    """A READ ONLY transaction on ``alias`` that the database cancels after the timeout."""
-    connection = connections[alias]
-    timeout_ms = max(1, min(int(timeout_s * 1000), settings.MCP_SQL_STATEMENT_TIMEOUT_MS))
-    try:
-        connection.ensure_connection()
-    except DatabaseError:
-        raise ServiceUnavailable("The read-only query database is unreachable or its role is missing; an "
-                                 "administrator must run 'manage.py setup_readonly_role'.") from None
-    try:
-        with transaction.atomic(using=alias):
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION READ ONLY")
-                    cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)])
-                    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [str(timeout_ms)])
-            elif connection.vendor == "sqlite":
-                deadline = time.monotonic() + timeout_ms / 1000
-                connection.connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-            try:
-                yield
-            finally:
-                if connection.vendor == "sqlite" and connection.connection is not None:
-                    connection.connection.set_progress_handler(None, 0)
-    except DatabaseError as exc:
-        text = str(exc).strip()
-        message = text.splitlines()[0] if text else type(exc).__name__
-        if getattr(exc.__cause__, "sqlstate", None) == QUERY_TIMEOUT_SQLSTATE or "interrupted" in message:
-            raise ToolTimeout(f"The query ran longer than {timeout_ms / 1000:g}s and was cancelled.") from None
-        raise ToolError(f"The database refused the query: {message[:500]}") from None
-    finally:
-        _session_reset(connection)
-
-
 def _json_safe(value):
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
@@ -373,15 +336,19 @@ def model_query_run(*, policy: ModelQueryPolicy, arguments: dict, tool_name: str
     offset = cursor_decode(tool_name=tool_name, arguments=arguments)
     # Two filter() calls: a caller's condition on the same field narrows the fixed one, never replaces it.
     queryset = policy.model._default_manager.using(alias).filter(**fixed).filter(**conditions)
-    with _readonly_transaction(alias, timeout_s):
-        if aggregate is not None:
-            items, more = _groups(policy, queryset, aggregate, arguments.get("order_by"), offset, size)
-        else:
-            items = _rows(policy, queryset, order, offset, size)
-            more = len(items) > size
-            items = items[:size]
-            for row in items:
-                del row["_mq_pk"]
+    timeout_ms = readonly_timeout_ms(timeout_s)
+    try:
+        with readonly_transaction(alias, timeout_ms=timeout_ms):
+            if aggregate is not None:
+                items, more = _groups(policy, queryset, aggregate, arguments.get("order_by"), offset, size)
+            else:
+                items = _rows(policy, queryset, order, offset, size)
+                more = len(items) > size
+                items = items[:size]
+                for row in items:
+                    del row["_mq_pk"]
+    except DatabaseError as exc:
+        raise readonly_error(exc, timeout_ms=timeout_ms) from None
     items = _json_safe(items)
     kept = _within_budget(items, settings.MCP_RESULT_MAX_BYTES - 200)
     more = more or len(kept) < len(items)

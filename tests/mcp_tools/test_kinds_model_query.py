@@ -1,9 +1,10 @@
 """Model query tools run through the pipeline: the seed's lookups, paging, bounds and every refusal (audited)."""
+from contextlib import contextmanager
 from datetime import datetime
 import json
 
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 import pytest
@@ -13,7 +14,7 @@ from demo_company.seed import seed_company, seed_tools
 from mcp_tools.exceptions import ToolError, ToolTimeout
 from mcp_tools.models import AuditEvent, Tool
 from mcp_tools.services.invocation import Caller, tool_invoke
-from mcp_tools.services.model_query_run import _readonly_transaction
+from mcp_tools.services.readonly_query import readonly_error, readonly_timeout_ms, readonly_transaction
 from mcp_tools.services.tokens import token_issue
 from mcp_tools.services.tools import tool_save
 
@@ -231,6 +232,17 @@ def test_sums_and_averages_over_ticked_numeric_fields(caller, tools):
     assert refused.outcome == "invalid" and "'id' is not one of ['quantity', 'total_cents']" in refused.message
 
 
+@contextmanager
+def _readonly_transaction(alias, timeout_s):
+    """The transaction the kind runs its ORM query in, with its errors mapped as the kind maps them."""
+    timeout_ms = readonly_timeout_ms(timeout_s)
+    try:
+        with readonly_transaction(alias, timeout_ms=timeout_ms):
+            yield
+    except DatabaseError as exc:
+        raise readonly_error(exc, timeout_ms=timeout_ms) from None
+
+
 class TestBounds:
     def test_the_transaction_is_read_only_and_cancelled_at_the_timeout(self, tools):
         with pytest.raises(ToolTimeout, match="longer than 0.2s"):
@@ -282,7 +294,7 @@ import json
 from demo_company.seed import seed_company, seed_tools
 from mcp_tools.services.invocation import Caller, tool_invoke
 from mcp_tools.services.tokens import token_issue
-from django.db import connections
+from django.db import DatabaseError, connections
 seed_company()
 seed_tools("http://127.0.0.1:8000")
 caller = Caller(token=token_issue(name="t", all_tools=True).token, transport="test")
