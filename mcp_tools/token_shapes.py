@@ -15,12 +15,20 @@ import secrets
 API_TOKEN_PREFIX = "mcp_"
 OAUTH_ACCESS_PREFIX = "mcpoa_"
 OAUTH_REFRESH_PREFIX = "mcpor_"
+# Case-insensitive, and "_" may be percent-encoded: a pasted token is still a token in upper case or in a URL.
+_SEP = r"(?:_|%5f)"
 TOKEN_VALUE = re.compile(
-    re.escape(API_TOKEN_PREFIX) + r"[a-z0-9]{8}_[A-Za-z0-9_-]{20,}"
-    + "|(?:" + re.escape(OAUTH_ACCESS_PREFIX) + "|" + re.escape(OAUTH_REFRESH_PREFIX) + r")[A-Za-z0-9_-]{20,}"
+    r"mcp" + _SEP + r"[a-z0-9]{8}" + _SEP + r"(?:[a-z0-9-]|" + _SEP + r"){20,}"
+    + r"|mcpo[ar]" + _SEP + r"(?:[a-z0-9-]|" + _SEP + r"){20,}",
+    re.IGNORECASE,
 )
-# Every token starts with "mcp": text without it needs no regular-expression scan.
+# Every token starts with "mcp" in some letter case: text without it needs no regular-expression scan.
 TOKEN_HINT = "mcp"
+
+
+def token_hint_in(text: str) -> bool:
+    """Cheap pre-check: could ``text`` hold a token value at all?"""
+    return TOKEN_HINT in text.lower()
 
 
 def oauth_access_token_generate(request=None) -> str:

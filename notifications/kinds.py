@@ -6,6 +6,12 @@ from .recipients import recipient_resolve
 from .services import notification_as_dict, notification_get, notification_queue
 
 
+def recipient_masked(recipient: str) -> str:
+    """An e-mail address shown as 'a***@example.com'; anything else as it is."""
+    local, at, domain = recipient.rpartition("@")
+    return f"{local[:1]}***@{domain}" if at and local else recipient
+
+
 @register
 class SendNotificationKind(HandlerKind):
     """Records a queued notification and returns at once; a Celery worker delivers it.
@@ -58,7 +64,11 @@ class SendNotificationKind(HandlerKind):
         except NoWebhookUrl:
             raise ToolError("This tool has no webhook configured and the recipient has no webhook URL; "
                             "use the email channel.") from None
-        return notification_as_dict(notification)
+        answer = notification_as_dict(notification)
+        # The caller named a person by id: never hand back the address the id resolved to, or walking the
+        # ids would list every customer's e-mail address.
+        answer["recipient"] = str(arguments["user_id"])
+        return answer
 
 
 @register
@@ -76,4 +86,6 @@ class NotificationStatusKind(HandlerKind):
         notification = notification_get(notification_id=notification_id, token_prefix=context.token_prefix)
         if notification is None:
             raise ToolError(f"No notification {notification_id} was sent with this token.")
-        return notification_as_dict(notification)
+        answer = notification_as_dict(notification)
+        answer["recipient"] = recipient_masked(answer["recipient"])  # an id's address is not the caller's to learn
+        return answer

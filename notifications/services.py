@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 import logging
 import random
+import unicodedata
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -50,7 +51,23 @@ _SUBJECT_MAX = Notification._meta.get_field("subject").max_length
 
 
 def _control_characters(value: str) -> bool:
-    return any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+    """Control characters and line or paragraph separators: a line break in a header is an injection."""
+    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value)
+
+
+def _invisible_characters(value: str) -> bool:
+    """Format, surrogate and unassigned characters: invisible in an address, so "a@x.com" plus U+200B would
+    miss the recipient's preferences (muted!) while the mail system drops it and delivers anyway."""
+    return any(unicodedata.category(ch) in ("Cf", "Cs", "Co", "Cn") for ch in value)
+
+
+def _domain_deliverable(address: str) -> bool:
+    """The address's domain converts to the ASCII form mail is sent to (what SMTP delivery does)."""
+    try:
+        address.rsplit("@", 1)[-1].encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def notification_validate(*, recipient: str, subject: str = "", email_address: str | None = None) -> None:
@@ -67,6 +84,9 @@ def notification_validate(*, recipient: str, subject: str = "", email_address: s
         raise InvalidArguments(f"recipient: at most {_RECIPIENT_MAX} characters, got {len(recipient)}.")
     if _control_characters(recipient):
         raise InvalidArguments("recipient: line breaks and other control characters are not allowed.")
+    if _invisible_characters(recipient):
+        raise InvalidArguments("recipient: invisible characters (zero-width spaces, byte-order marks, ...) are "
+                               "not allowed; send the plain address or user id.")
     if not isinstance(subject, str) or len(subject) > _SUBJECT_MAX:
         raise InvalidArguments(f"subject: at most {_SUBJECT_MAX} characters.")
     if _control_characters(subject):
@@ -74,6 +94,8 @@ def notification_validate(*, recipient: str, subject: str = "", email_address: s
     if email_address is not None:
         try:
             validate_email(email_address)
+            if _invisible_characters(email_address) or not _domain_deliverable(email_address):
+                raise ValidationError("undeliverable")
         except ValidationError:
             raise InvalidArguments(f"recipient: '{email_address[:80]}' is not one valid e-mail address (a "
                                    "notification goes to exactly one address; send one per recipient).") from None

@@ -26,7 +26,7 @@ ALLOWED_NODES = frozenset({
     "Boolean", "BitString", "A_Expr", "BoolExpr", "NullTest", "BooleanTest", "SubLink", "CaseExpr", "CaseWhen",
     "CoalesceExpr", "MinMaxExpr", "SQLValueFunction", "FuncCall", "TypeCast", "TypeName", "RangeVar",
     "RangeSubselect", "JoinExpr", "Alias", "SortBy", "WindowDef", "WithClause", "CommonTableExpr", "ParamRef",
-    "A_Indirection", "A_Indices", "A_ArrayExpr", "RowExpr", "GroupingSet", "GroupingFunc",
+    "A_Indirection", "A_Indices", "A_ArrayExpr", "RowExpr", "GroupingSet", "GroupingFunc", "CollateClause",
 })
 # Functions by their Postgres name (unqualified, or pg_catalog-qualified only when Postgres itself
 # rewrote SQL-standard syntax such as EXTRACT(... FROM ...) into a call).
@@ -46,8 +46,11 @@ ALLOWED_FUNCTIONS = frozenset({
     "abs", "round", "ceil", "ceiling", "floor", "mod", "power", "sqrt", "sign", "trunc", "div",
     # dates
     "extract", "date_trunc", "date_part", "age", "make_date", "to_char", "to_date", "to_timestamp", "now",
-    "timezone",
+    "timezone", "overlaps",
 })
+# pg_catalog functions that Postgres itself writes for SQL-standard syntax (LIKE ... ESCAPE, SIMILAR TO,
+# OVERLAPS) even when the call is not marked as SQL syntax.
+CATALOG_SYNTAX_FUNCTIONS = frozenset({"like_escape", "similar_to_escape", "similar_escape", "overlaps"})
 ALLOWED_TYPES = frozenset({
     "int2", "int4", "int8", "integer", "smallint", "bigint", "numeric", "decimal", "float4", "float8", "real",
     "text", "varchar", "bpchar", "char", "date", "time", "timetz", "timestamp", "timestamptz", "bool", "boolean",
@@ -142,10 +145,10 @@ class _Checker:
     def visit_FuncCall(self, node, scope):
         parts = _names(node.funcname)
         sql_syntax = node.funcformat == enums.CoercionForm.COERCE_SQL_SYNTAX
-        if len(parts) == 2 and parts[0] == "pg_catalog" and sql_syntax:
+        if len(parts) == 2 and parts[0] == "pg_catalog" and (sql_syntax or parts[1] in CATALOG_SYNTAX_FUNCTIONS):
             parts = parts[1:]
         name = ".".join(parts)
-        if len(parts) != 1 or parts[0] not in ALLOWED_FUNCTIONS:
+        if len(parts) != 1 or parts[0] not in ALLOWED_FUNCTIONS | CATALOG_SYNTAX_FUNCTIONS:
             self.refuse(f"Function '{name}' is not allowed.")
         return None
 

@@ -21,7 +21,9 @@ Three independent walls, so one miss is not a breach:
    and the fetch stops at ``max_rows`` rows or ``MCP_RESULT_MAX_BYTES`` bytes of JSON,
    so a huge result is never held in memory.
 """
+import datetime as dt
 import json
+import math
 import re
 import sqlite3
 
@@ -46,7 +48,8 @@ SQLITE_FUNCTIONS = frozenset({
     "dense_rank", "ntile", "lag", "lead", "first_value", "last_value", "nth_value", "percent_rank", "cume_dist",
     "lower", "upper", "length", "substr", "substring", "trim", "ltrim", "rtrim", "replace", "instr", "abs",
     "round", "coalesce", "ifnull", "nullif", "iif", "max", "min", "date", "time", "datetime", "julianday",
-    "strftime", "unixepoch", "like", "glob", "printf", "format", "concat", "concat_ws", "sign", "ceil",
+    "strftime", "unixepoch", "like", "glob", "concat", "concat_ws", "current_date", "current_time",
+    "current_timestamp", "sign", "ceil",
     "ceiling", "floor", "mod", "power", "pow", "sqrt", "trunc",
 })
 # Names of system catalogs; never readable, even if an admin lists one.
@@ -63,9 +66,20 @@ def _dialect(alias: str) -> str:
     return {"postgresql": "postgres", "sqlite": "sqlite"}.get(connections[alias].vendor, "postgres")
 
 
+# Parsers and tree walkers recurse: a query of 50,000 chained '+' crashed a worker inside the Postgres
+# parser's tree conversion. Bounding the text and the number of operators keeps every tree shallow enough.
+MAX_QUERY_CHARS = 20_000
+MAX_QUERY_OPERATORS = 1_000
+_OPERATOR = re.compile(r"[-+*/%|<>=(]|\b(?:and|or|not)\b", re.IGNORECASE)
+
+
 def _text_problems(sql) -> list[str]:
     if not isinstance(sql, str) or not sql.strip():
         return ["The query is empty."]
+    if len(sql) > MAX_QUERY_CHARS:
+        return [f"The query is longer than {MAX_QUERY_CHARS:,} characters."]
+    if len(_OPERATOR.findall(sql)) > MAX_QUERY_OPERATORS:
+        return [f"The query has more than {MAX_QUERY_OPERATORS:,} operators and parentheses; simplify it."]
     if _INVISIBLE.search(sql):
         return ["The query contains control or invisible Unicode characters."]
     if _UNICODE_ESCAPE.search(sql):
@@ -139,6 +153,14 @@ def _prepared(sql, *, allowed_tables, dialect, allowed_columns=None, schema=None
     problems = _text_problems(sql)
     if problems:
         raise QueryRefused(problems)
+    try:
+        return _prepared_checked(sql, allowed_tables=allowed_tables, dialect=dialect,
+                                 allowed_columns=allowed_columns, schema=schema)
+    except RecursionError:  # a second wall behind the operator count: never a crash, always an answer
+        raise QueryRefused(["The query is nested too deeply; simplify it."]) from None
+
+
+def _prepared_checked(sql, *, allowed_tables, dialect, allowed_columns=None, schema=None) -> str:
     if dialect == "postgres":
         problems, tree = pg_guard.select_problems(sql, allowed_tables=allowed_tables)
         if not problems and allowed_columns:
@@ -224,8 +246,30 @@ class _SqliteAuthorizer:
 
 def _row_bytes(columns, row) -> int:
     """Bytes this row adds to the JSON result (keys included), as clients will receive it."""
-    encoded = json.dumps(list(row), cls=DjangoJSONEncoder, ensure_ascii=False, default=str)
+    encoded = json.dumps([_json_value(value) for value in row], ensure_ascii=False)
     return len(encoded.encode()) + sum(len(c.encode()) + 4 for c in columns)
+
+
+def _json_value(value):
+    """One result value as strict JSON can carry it: NaN and infinities as the strings Postgres prints,
+    times (with or without a zone), dates and decimals as ISO 8601 / text, bytes as hex."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
 def _fetch_within_budget(cursor, columns, *, max_rows: int, max_bytes: int) -> tuple[list, bool]:
@@ -290,9 +334,8 @@ def sql_execute(*, alias: str, sql: str, params=None, timeout_s: float, max_rows
         if authorizer.problems:
             raise QueryRefused(authorizer.problems) from None
         raise readonly_error(exc, timeout_ms=timeout_ms) from None
-    records = [dict(zip(columns, row)) for row in rows[:max_rows]]
-    # Dates and decimals become JSON strings, as clients will see them.
-    records = json.loads(json.dumps(records, cls=DjangoJSONEncoder))
+    # Dates, decimals, times with a zone, non-finite floats and bytes become JSON values clients can read.
+    records = [{column: _json_value(value) for column, value in zip(columns, row)} for row in rows[:max_rows]]
     return {"columns": columns, "rows": records, "row_count": len(records), "truncated": truncated}
 
 

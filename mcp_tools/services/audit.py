@@ -13,7 +13,7 @@ from django.db import connections, router, transaction
 from django.db.models.signals import post_save, pre_save
 
 from ..models import AuditEvent
-from ..token_shapes import TOKEN_HINT, TOKEN_VALUE
+from ..token_shapes import TOKEN_VALUE, token_hint_in
 
 REDACTED = "[REDACTED]"
 SECRET_NAME = re.compile(
@@ -33,7 +33,7 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 def redact_token_values(text: str) -> str:
     """``text`` with every token-shaped substring (API or OAuth token) replaced by [REDACTED]."""
-    return TOKEN_VALUE.sub(REDACTED, text) if TOKEN_HINT in text else text
+    return TOKEN_VALUE.sub(REDACTED, text) if token_hint_in(text) else text
 
 
 def has_token_value(value) -> bool:
@@ -42,7 +42,7 @@ def has_token_value(value) -> bool:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if TOKEN_HINT in item and TOKEN_VALUE.search(item):
+            if token_hint_in(item) and TOKEN_VALUE.search(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())

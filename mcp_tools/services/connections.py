@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
 import os
+import re
 import threading
 import time
 
@@ -142,8 +143,13 @@ def reason_fix(code: str) -> str:
     return REASONS[code].fix if code in REASONS else ""
 
 
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 def _clip(value, limit: int) -> str:
-    return str(value or "")[:limit]
+    """A client-supplied value as a column can hold it: at most ``limit`` characters, with NUL, other
+    control characters and lone surrogates (which Postgres text refuses) replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", str(value or "")[:limit])
 
 
 class _Buffer:

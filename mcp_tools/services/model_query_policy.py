@@ -9,7 +9,7 @@ from dataclasses import dataclass, field as dataclass_field
 
 from django.apps import apps
 from django.conf import settings
-from django.db import connections, models
+from django.db import models
 
 # Never offered, whatever a configuration says: credentials, sessions, OAuth state, the tool server's own
 # configuration (tool configs hold upstream secrets) and queued arguments. Audit rows need an explicit opt-in.
@@ -281,12 +281,11 @@ def model_query_resolve(config: dict) -> tuple[ModelQueryPolicy | None, list[str
 
 
 def _grant_problems(policy: ModelQueryPolicy) -> list[str]:
-    """On Postgres the read-only role can SELECT only MCP_SQL_READONLY_TABLES: say so at save time."""
-    if connections[settings.MCP_SQL_READONLY_ALIAS].vendor != "postgresql":
-        return []
+    """Query tools read only MCP_SQL_READONLY_TABLES, on every database: on Postgres they are the read-only
+    role's grants; on the embedded SQLite default, which has no roles, this list is the only wall."""
     tables = {policy.model._meta.db_table, *(r.model._meta.db_table for r in (*policy.to_one, *policy.to_many))}
     missing = sorted(tables - set(settings.MCP_SQL_READONLY_TABLES))
     if not missing:
         return []
-    return [f"The read-only database role may not read table(s) {', '.join(missing)}: add them to "
-            "MCP_SQL_READONLY_TABLES and run 'manage.py setup_readonly_role'."]
+    return [f"Query tools may not read table(s) {', '.join(missing)}: add them to MCP_SQL_READONLY_TABLES "
+            "(on Postgres, then run 'manage.py setup_readonly_role')."]

@@ -7,6 +7,7 @@ The connection alias is ``settings.MCP_SQL_READONLY_ALIAS``: on Postgres the rea
 from __future__ import annotations
 
 from contextlib import contextmanager
+import sqlite3
 import time
 from typing import Iterator
 
@@ -85,9 +86,13 @@ def readonly_transaction(alias: str, *, timeout_ms: int) -> Iterator:
                 raw = connection.connection
                 deadline = time.monotonic() + timeout_ms / 1000
                 raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+                # SQLite's own bound on any one string or blob it builds (printf, replace, group_concat):
+                # a value can never outgrow the result budget in this process's memory.
+                previous = raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, settings.MCP_RESULT_MAX_BYTES + 1024)
                 try:
                     yield connection
                 finally:
                     raw.set_progress_handler(None, 0)
+                    raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, previous)
     finally:
         readonly_session_reset(connection)

@@ -37,13 +37,30 @@ def schema_problems(schema) -> list[str]:
     if validator is None:
         return [f"Unknown JSON Schema dialect in $schema: {schema.get('$schema')!r}. Declare one of "
                 "https://json-schema.org/draft/2020-12/schema (the default when $schema is absent), "
-                "https://json-schema.org/draft/2019-09/schema or http://json-schema.org/draft-07/schema#."]
+                "https://json-schema.org/draft/2019-09/schema or http://json-schema.org/draft-07/schema# "
+                "(draft-06 and draft-04 are accepted too)."]
     try:
         validator.check_schema(schema)
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
         return [f"Not a valid JSON Schema at {where}: {exc.message}"]
-    return []
+    return _remote_ref_problems(schema)
+
+
+def _remote_ref_problems(schema: dict) -> list[str]:
+    """A $ref outside the schema itself would be fetched (or fail) when a call is checked: refuse it at save."""
+    problems, pending = [], [schema]
+    while pending:  # iterative: an admin's schema may nest deeply
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and not ref.startswith("#"):
+                problems.append(f"$ref '{ref[:200]}' points outside the schema; put the definition under "
+                                "\"$defs\" and refer to it as \"#/$defs/<name>\".")
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return problems
 
 
 def input_schema_problems(schema) -> list[str]:

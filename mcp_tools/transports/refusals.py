@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import JsonResponse
 
+from ..protocol.json_text import JsonRejected
+from .json_limits import request_json
 from ..protocol.jsonrpc import HEADER_MISMATCH, INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION, error_response
 from ..protocol.versions import META_CLIENT_INFO
 from ..security_middleware import AGENT_PATH_PREFIXES
@@ -108,8 +110,8 @@ def _body_client_info(request) -> Any:
     if not body or len(body) > _CLIENT_INFO_BODY_LIMIT:
         return None
     try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        message = request_json(body)  # the one parser and limits of every door; what it refuses names nobody
+    except JsonRejected:
         return None
     return message_client_info(message.get("params")) if isinstance(message, dict) else None
 

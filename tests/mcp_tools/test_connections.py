@@ -204,7 +204,7 @@ def _stream_cap(client, token):
     session_id = _session(client, token.secret)
     with override_settings(MCP_LISTEN_MAX_STREAMS=0):
         return client.get("/mcp", HTTP_ACCEPT="text/event-stream", HTTP_AUTHORIZATION=f"Bearer {token.secret}",
-                          HTTP_MCP_SESSION_ID=session_id), 405
+                          HTTP_MCP_SESSION_ID=session_id), 503
 
 
 CASES = {name[1:]: case for name, case in globals().items() if name[1:] in REASONS and callable(case)}

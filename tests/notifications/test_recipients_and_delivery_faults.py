@@ -45,6 +45,13 @@ def send(db, settings, enqueued):
     ("x" * 4990 + "@example.com", "recipient", "at most 254 characters"),
     ("   ", "recipient", "give one e-mail address"),
     ("not-an-address@", "recipient", "not one valid e-mail address"),
+    # Invisible characters: the mail system drops them, a preference lookup does not (a muted recipient).
+    ("mute@example.com\ufeff", "recipient", "invisible characters"),
+    ("mute@EXAMPLE.com\u200b", "recipient", "invisible characters"),
+    # Line and paragraph separators break headers as CR/LF do; an IDNA-invalid domain cannot be delivered.
+    ("a@example.com\u2028b", "recipient", "control characters"),
+    ("a@exa\u2029mple.com", "recipient", "control characters"),
+    ("a@" + "x" * 70 + ".example", "recipient", "not one valid e-mail address"),
 ])
 def test_a_recipient_that_is_not_one_address_is_refused_and_nothing_is_queued(send, enqueued, user_id, field,
                                                                               words):

@@ -321,6 +321,20 @@ def test_a_pasted_api_token_is_redacted_in_the_ticket_and_the_audit_row(api, dem
     assert pasted not in json.dumps(row.arguments) and pasted.split("_")[2] not in json.dumps(row.arguments)
 
 
+@pytest.mark.parametrize("spelling", [
+    lambda token: token.upper(),
+    lambda token: token.replace("_", "%5F"),
+    lambda token: token.replace("_", "%5f", 1),
+])
+def test_a_pasted_api_token_is_redacted_in_other_spellings_too(api, demo, demo_token, issue_token, spelling):
+    pasted = spelling(issue_token(name="pasted", all_tools=True).secret)
+    response = api.post("/mcp/v1/tools/invoke", headers={"Authorization": f"Bearer {demo_token}"}, json={
+        "name": "create_ticket", "arguments": {"title": "Login broken", "description": f"key: {pasted}"}})
+    assert response.status_code == 200, response.text
+    assert Ticket.objects.get().description == f"key: {REDACTED}"
+    assert AuditEvent.objects.get().arguments["description"] == f"key: {REDACTED}"
+
+
 def test_a_pasted_oauth_token_is_redacted_by_value(api, live_server, demo, demo_token):
     app = Application.objects.create(name="agent", client_type=Application.CLIENT_CONFIDENTIAL,
                                      authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
