@@ -80,7 +80,7 @@ class ToolAdmin(admin.ModelAdmin):
         # Generated from the config (model query): shown, not edited, so they cannot drift from it.
         return tuple(
             (title, {"fields": ("generated_input_schema", "generated_output_schema", "annotations")})
-            if title == "Schemas" else (title, options) for title, options in self.fieldsets)
+            if title == "Arguments and result" else (title, options) for title, options in self.fieldsets)
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

@@ -6,8 +6,6 @@ from django.db import transaction
 
 from ..kinds.base import get_kind
 from ..models import Tool, ToolRevision
-from .live_events import TOOLS_CHANGED, change_announce
-from .lookup_cache import TOOLS, lookup_cache_bump
 from .secret_config import config_masked
 
 # Everything that decides what a tool is and does; a change to any of them is a new version.
@@ -85,9 +83,7 @@ def tools_set_enabled(*, queryset, enabled: bool, changed_by=None) -> int:
             tool.enabled = enabled
             tool_save(tool=tool, changed_by=changed_by)
             changed += 1
-    lookup_cache_bump(TOOLS)
-    if changed:
-        change_announce(method=TOOLS_CHANGED)
+    # Each save above already bumps the lookup caches and announces the change (signals, after commit).
     return changed
 
 

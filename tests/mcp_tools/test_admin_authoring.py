@@ -235,7 +235,7 @@ class TestTokens:
         McpEndpoint.objects.create(slug="support", name="Support")
         response = admin_client.post(reverse("admin:mcp_tools_apitoken_add"), {
             "name": "agent", "scopes": "[]", "allowed_ips": "[]", "rate_limit": "", "expires_at_0": "",
-            "expires_at_1": ""})
+            "expires_at_1": ""}, follow=True)
         page = response.content.decode()
         secret = page.split('id="token-secret" class="mcp-secret">')[1].split("<")[0]
         for expected in ("http://testserver/mcp", "http://testserver/mcp/sse", "http://testserver/mcp/support",

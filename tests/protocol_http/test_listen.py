@@ -94,7 +94,7 @@ def test_the_admins_bulk_disable_is_announced_too(server_factory, demo, demo_tok
     server = server_factory(MCP_LISTEN_MAX_S="3")
     stream = RawListen(f"{server.url}/mcp", demo_token, {"toolsListChanged": True})
     wait_until(lambda: stream.messages, timeout=10)
-    assert tools_set_enabled(queryset=Tool.objects.filter(name="echo"), enabled=False) == 1  # QuerySet.update()
+    assert tools_set_enabled(queryset=Tool.objects.filter(name="echo"), enabled=False) == 1
     stream.thread.join(timeout=15)
     assert stream.methods() == ["notifications/subscriptions/acknowledged", "notifications/tools/list_changed",
                                 "<response>"]
