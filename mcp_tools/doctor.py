@@ -485,10 +485,17 @@ class Doctor:
                 probe = await anyio.to_thread.run_sync(self._probe_sse, url)
                 if probe is None:
                     continue
-                if probe != 200:
-                    self.add(Step("http+sse", FAIL, f"GET {urlsplit(url).path} answered {probe}",
-                                  ms=timer_ms(timer), cause="The HTTP+SSE endpoint exists but refuses the stream.",
-                                  fix="Check the credential and that the client accepts text/event-stream."))
+                status, said = probe
+                if status == 503:  # the optional older transport is off (e.g. no Redis): Streamable HTTP is enough
+                    self.add(Step("http+sse", WARN, f"GET {urlsplit(url).path} answered 503", ms=timer_ms(timer),
+                                  cause="The server offers HTTP+SSE but cannot serve it right now. " + said,
+                                  fix="Use the Streamable HTTP URL; clients that only speak HTTP+SSE (e.g. "
+                                      "Mistral's MCPClientSSE) need the server side fixed as the message says."))
+                    return
+                if status != 200:
+                    self.add(Step("http+sse", FAIL, f"GET {urlsplit(url).path} answered {status}",
+                                  ms=timer_ms(timer), cause="The HTTP+SSE endpoint exists but refuses the stream. "
+                                  + said, fix="Check the credential and that the client accepts text/event-stream."))
                     return
                 try:
                     with anyio.fail_after(self.timeout * 3):
@@ -511,13 +518,15 @@ class Doctor:
             return
         self.add(Step("http+sse", SKIP, "no HTTP+SSE endpoint (the 2024-11-05 transport is optional)"))
 
-    def _probe_sse(self, url: str) -> int | None:
+    def _probe_sse(self, url: str) -> tuple[int, str] | None:
+        """(status, what the server said when it refused) of the HTTP+SSE GET, or None when there is none."""
         try:
             with self.http.stream("GET", url, headers={**self.headers, "Accept": "text/event-stream"}) as response:
                 status = response.status_code
+                said = "" if status == 200 else _said(response.read()[:2000])
         except httpx.HTTPError:
             return None
-        return None if status in (404, 405) else status
+        return None if status in (404, 405) else (status, said)
 
     async def _tool_call(self, mode: str, tools: list[dict]) -> None:
         name, arguments = self.tool, self.arguments or {}
@@ -651,3 +660,17 @@ def render_text(report: Report) -> str:
     verdict = "every step a client needs passed" if report.ok else "a client will fail: see FAIL above"
     lines.append(f"Result: {verdict}.")
     return "\n".join(lines)
+
+
+def _said(body: bytes) -> str:
+    """The message a refusal carried (JSON-RPC error, REST error or detail), else its first line, trimmed."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        text = body.decode("utf-8", "replace").strip()
+        return ("Server said: " + text.splitlines()[0][:200]) if text and not text.startswith("<") else ""
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        message = error.get("message") if isinstance(error, dict) else error or payload.get("detail")
+        return f"Server said: {str(message)[:300]}" if message else ""
+    return ""
