@@ -16,6 +16,7 @@ from mcp_tools.kinds.base import HandlerKind, register
 from mcp_tools.services.tokens import token_issue
 
 from .helpers import free_port, wait_until
+from .notifications.support import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -182,3 +183,14 @@ def celery_worker(django_db_setup, django_db_blocker, smtp_sink):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def private_redis():
+    """A private redis-server on a free port that a test may freeze (SIGSTOP) or kill; always cleaned up."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.thaw()
+        server.cleanup()

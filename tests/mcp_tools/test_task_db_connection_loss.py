@@ -17,7 +17,7 @@ from mcp_tools.services.invocation import Caller, tool_invoke
 from mcp_tools.services.tokens import token_issue
 from mcp_tools.services.tools import tool_save
 from tests.helpers import LocalHttpServer, json_reply, wait_until
-from tests.notifications.support import RedisServer, WorkerProcess, worker_database_url
+from tests.notifications.support import WorkerProcess, worker_database_url
 
 pytestmark = pytest.mark.worker
 
@@ -25,12 +25,9 @@ APPLICATION_NAME = "task-worker-under-test"
 
 
 @pytest.fixture
-def broker():
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
+def broker(private_redis):
+    """A private redis-server as the Celery broker (tests/conftest.py: private_redis)."""
+    return private_redis
 
 
 @pytest.fixture

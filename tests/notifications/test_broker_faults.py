@@ -15,7 +15,7 @@ import pytest
 from notifications import services
 from notifications.models import Notification
 
-from .support import REPO, RedisServer, worker_database_url
+from .support import REPO, worker_database_url
 
 SOCKET_TIMEOUT_MS = 500
 CONNECT_TIMEOUT_MS = 500
@@ -39,13 +39,9 @@ print(json.dumps({"id": queued.pk, "queued_s": queued_s, "resent": resent, "rese
 
 
 @pytest.fixture
-def broker():
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.thaw()
-        server.cleanup()
+def broker(private_redis):
+    """A private redis-server as the Celery broker (tests/conftest.py: private_redis)."""
+    return private_redis
 
 
 def _run_publisher(broker_url: str, failed_id: int) -> tuple[subprocess.CompletedProcess, dict | None]:

@@ -22,7 +22,7 @@ from mcp_tools.services.tokens import token_issue
 from mcp_tools.services.tools import tool_save
 from notifications.models import Notification
 from tests.helpers import free_port, wait_until
-from tests.notifications.support import REPO, RedisServer, worker_database_url
+from tests.notifications.support import REPO, worker_database_url
 from tickets.models import Ticket
 
 pytestmark = pytest.mark.worker
@@ -35,16 +35,6 @@ DOWN_S = 3
 # the server's own work on a shared machine. The reported fault took 5 s per call and 20 s per notification.
 CALL_BOUND_S = 2 * (CONNECT_TIMEOUT_MS + SOCKET_TIMEOUT_MS) / 1000 + 1.5
 SLOW_S = 0.8 * SOCKET_TIMEOUT_MS / 1000  # a call this slow paid a Redis timeout
-
-
-@pytest.fixture
-def private_redis():
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.thaw()
-        server.cleanup()
 
 
 @pytest.fixture
